@@ -1,0 +1,9 @@
+"""`epopt db` subcommands."""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["app"]
+
+app = typer.Typer(help="db", no_args_is_help=True)

@@ -1,0 +1,9 @@
+"""`epopt models` subcommands."""
+
+from __future__ import annotations
+
+import typer
+
+__all__ = ["app"]
+
+app = typer.Typer(help="models", no_args_is_help=True)
