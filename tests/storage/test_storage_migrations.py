@@ -1,0 +1,202 @@
+"""Schema migrations, engine creation and the not-at-head refusal, on every backend."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+
+from optimizer.errors import StorageError
+from optimizer.resources import bundled_dir
+from optimizer.storage import (
+    create_engine_for,
+    current_revision,
+    downgrade,
+    head_revision,
+    mask_url,
+    open_database,
+    require_head,
+    upgrade,
+)
+from optimizer.storage.models import Base
+
+TABLES = {"profile_runs", "model_specs", "gpus", "surrogates", "recommendations", "jobs"}
+
+
+def _tables(url: str) -> set[str]:
+    engine = create_engine_for(url)
+    try:
+        return set(sa.inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+
+
+def test_upgrade_from_empty_creates_every_table_at_head(database_url):
+    assert current_revision(database_url) is None
+    upgrade(database_url)
+    assert current_revision(database_url) == head_revision() == "0001"
+    assert _tables(database_url) == TABLES | {"alembic_version"}
+
+
+def test_upgrade_twice_is_a_no_op(database_url):
+    upgrade(database_url)
+    upgrade(database_url)
+    assert current_revision(database_url) == head_revision()
+
+
+def test_downgrade_to_base_and_up_again(database_url):
+    upgrade(database_url)
+    downgrade(database_url, "base")
+    assert current_revision(database_url) is None
+    assert _tables(database_url) == {"alembic_version"}
+    upgrade(database_url)
+    assert current_revision(database_url) == head_revision()
+    assert _tables(database_url) >= TABLES
+
+
+def test_migrated_schema_matches_the_models(engine):
+    with engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        diff = compare_metadata(context, Base.metadata)
+    assert diff == []
+
+
+def test_migrated_check_constraints_match_the_models(engine):
+    # autogenerate does not compare check constraints; compare them by name
+    inspector = sa.inspect(engine)
+    for table in Base.metadata.sorted_tables:
+        expected = {c.name for c in table.constraints if isinstance(c, sa.CheckConstraint)}
+        found = {c["name"] for c in inspector.get_check_constraints(table.name)}
+        assert found == expected, table.name
+
+
+def test_migrations_are_found_from_any_working_directory(database_url, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    upgrade(database_url)
+    assert current_revision(database_url) == head_revision()
+
+
+def test_developer_alembic_ini_upgrades_the_url_given_with_x(database_url):
+    ini = bundled_dir("storage") / "alembic.ini"
+    config = Config(str(ini), cmd_opts=argparse.Namespace(x=[f"url={database_url}"]))
+    command.upgrade(config, "head")
+    assert current_revision(database_url) == head_revision()
+
+
+def test_open_database_refuses_an_empty_database(database_url):
+    with pytest.raises(StorageError, match="no epopt schema yet; run `epopt db upgrade`"):
+        open_database(database_url)
+
+
+def test_open_database_refuses_an_unknown_revision(database_url):
+    upgrade(database_url)
+    engine = create_engine_for(database_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("UPDATE alembic_version SET version_num = 'ffff9999'"))
+    with pytest.raises(StorageError, match=r"'ffff9999', which this epopt does not know"):
+        require_head(engine)
+    engine.dispose()
+
+
+def test_open_database_refuses_an_older_revision(database_url, monkeypatch):
+    upgrade(database_url)
+    # only one revision exists yet: pretend this epopt's head is a newer one
+    monkeypatch.setattr("optimizer.storage.database.head_revision", lambda: "0002")
+    with pytest.raises(
+        StorageError, match=r"at schema revision '0001', this epopt needs '0002'; run `epopt db"
+    ):
+        open_database(database_url)
+
+
+def test_open_database_auto_upgrades_when_asked(database_url):
+    engine = open_database(database_url, auto_upgrade=True)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_open_database_auto_upgrades_only_the_embedded_default(tmp_path, monkeypatch):
+    default = f"sqlite:///{tmp_path / 'default' / 'epopt.sqlite3'}"
+    monkeypatch.setattr("optimizer.settings.default_database_url", lambda: default)
+    engine = open_database(default)
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+    with pytest.raises(StorageError, match="epopt db upgrade"):
+        open_database(f"sqlite:///{tmp_path / 'other.sqlite3'}")
+
+
+def test_upgrade_to_an_unknown_revision_is_a_storage_error(database_url):
+    with pytest.raises(StorageError, match="cannot upgrade"):
+        upgrade(database_url, "nonexistent")
+    assert current_revision(database_url) is None
+
+
+def test_sqlite_engine_creates_its_directory_and_enforces_foreign_keys(tmp_path):
+    path = tmp_path / "deep" / "er" / "db.sqlite3"
+    engine = create_engine_for(f"sqlite:///{path}")
+    with engine.connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+    engine.dispose()
+    assert path.parent.is_dir()
+
+
+def test_sqlite_home_directory_is_expanded(tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    engine = create_engine_for("sqlite:///~/sub/db.sqlite3")
+    assert engine.url.database == str(tmp_path / "sub" / "db.sqlite3")
+    assert (tmp_path / "sub").is_dir()
+    engine.dispose()
+
+
+def test_sqlite_rollback_undoes_ddl_and_dml(tmp_path):
+    engine = create_engine_for(f"sqlite:///{tmp_path / 'db.sqlite3'}")
+    with pytest.raises(RuntimeError), engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE t (x INTEGER)")
+        connection.exec_driver_sql("INSERT INTO t VALUES (1)")
+        raise RuntimeError("abort")
+    assert "t" not in sa.inspect(engine).get_table_names()
+    engine.dispose()
+
+
+def test_plain_postgresql_urls_use_psycopg():
+    for url in ("postgresql://u:p@127.0.0.1/db", "postgres://u:p@127.0.0.1/db"):
+        engine = create_engine_for(url)
+        assert engine.dialect.driver == "psycopg"
+        engine.dispose()
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (
+            "mysql://u:p@127.0.0.1/db",
+            r"unsupported backend 'mysql' \(allowed: sqlite, postgresql\)",
+        ),
+        ("not a url", "is not a valid URL"),
+    ],
+)
+def test_bad_urls_are_storage_errors(url, message):
+    with pytest.raises(StorageError, match=message):
+        create_engine_for(url)
+
+
+def test_unreachable_server_is_a_storage_error():
+    # a port on loopback that nothing listens on: connection refused at once
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"postgresql://epopt:secret@127.0.0.1:{port}/epopt"
+    with pytest.raises(StorageError, match="reading the schema revision") as caught:
+        current_revision(url)
+    assert "secret" not in str(caught.value)
+
+
+def test_mask_url_hides_the_password():
+    masked = mask_url("postgresql+psycopg://epopt:s3cret@127.0.0.1:5432/epopt")
+    assert masked == "postgresql+psycopg://epopt:***@127.0.0.1:5432/epopt"
