@@ -3,7 +3,7 @@
 ::
 
     EpoptError                     base of everything epopt raises on purpose
-    ├── InvalidInputError          a value a user gave is not allowed (names field and allowed values)
+    ├── InvalidInputError          a value a user gave is not allowed (field, allowed values)
     ├── NotFoundError              an id that no catalog knows (model, GPU, engine, ...)
     ├── UnsupportedModelError      a model config that epopt cannot model ("unsupported: <reason>")
     ├── SearchSpaceError           a broken search-space YAML (names file, knob and problem)

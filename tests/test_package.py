@@ -37,7 +37,10 @@ def test_every_module_declares_all_and_its_names_exist(name):
 
 def test_cli_help_is_fast_to_import():
     # heavy libraries must not load just to print help
-    code = "import sys, optimizer.cli.main; print(sorted(m for m in ('pandas','sqlalchemy','alembic') if m in sys.modules))"
+    code = (
+        "import sys, optimizer.cli.main; "
+        "print(sorted(m for m in ('pandas', 'sqlalchemy', 'alembic') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -78,14 +81,34 @@ def test_installed_wheel_runs_outside_the_checkout(wheel, tmp_path):
     env = {**os.environ, "EPOPT_DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
     env.pop("PYTHONPATH", None)
     where = subprocess.run(
-        [python, "-c", "from optimizer.resources import bundled_dir; print(bundled_dir('search_spaces'))"],
-        cwd=tmp_path, env=env, capture_output=True, text=True, check=True,
+        [
+            python,
+            "-c",
+            "from optimizer.resources import bundled_dir; print(bundled_dir('search_spaces'))",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     assert str(env_dir) in where and "_bundled" in where
     epopt = env_dir / "bin" / "epopt"
     result = subprocess.run(
-        [epopt, "space", "--engine", "vllm", "--model", "meta-llama/Llama-3.1-8B", "--gpu", "h100_sxm"],
-        cwd=tmp_path, env=env, capture_output=True, text=True,
+        [
+            epopt,
+            "space",
+            "--engine",
+            "vllm",
+            "--model",
+            "meta-llama/Llama-3.1-8B",
+            "--gpu",
+            "h100_sxm",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     assert "feasible" in result.stdout

@@ -10,16 +10,19 @@ from optimizer.domain.enums import Quantization
 
 __all__ = ["GPUSpec"]
 
-# Minimum SM version at which each weight format runs natively (vLLM supported-hardware
-# table, TensorRT-LLM quantization docs; see shared REFERENCE.md section 6). int4
-# weight-only kernels (AWQ/GPTQ Marlin) run from Ampere on.
+# Minimum SM version at which each weight format runs (vLLM supported-hardware table,
+# TensorRT-LLM quantization docs; see shared REFERENCE.md section 6). int4 weight-only
+# kernels (AWQ/GPTQ Marlin) run from Ampere on; FP8 W8A8 needs Ada/Hopper; NVFP4 needs
+# Blackwell's FP4 tensor cores. MXFP4 runs on Hopper as weight-only (W4A16) MoE kernels:
+# that is how vLLM and TensorRT-LLM serve gpt-oss's native MXFP4 checkpoint there, and the
+# bundled measured runs include it on H100 and H200.
 _MIN_SM: dict[Quantization, int] = {
     Quantization.BF16: 80,
     Quantization.INT4_WO: 80,
     Quantization.FP8: 89,
     Quantization.FP8_BLOCK: 89,
+    Quantization.MXFP4: 90,
     Quantization.NVFP4: 100,
-    Quantization.MXFP4: 100,
 }
 
 
@@ -46,7 +49,12 @@ class GPUSpec(BaseModel):
     int8_tops: float | None = Field(default=None, gt=0)
     interconnect: str
     interconnect_gb_s: float = Field(gt=0, description="per-GPU, one direction, GB/s")
-    gpus_per_node: int = Field(default=8, ge=1)
+    gpus_per_node: int = Field(default=8, ge=1, description="GPUs in one server / tray")
+    nvlink_domain_gpus: int | None = Field(
+        default=None,
+        ge=1,
+        description="GPUs sharing one NVLink fabric (72 on an NVL72 rack); None = gpus_per_node",
+    )
     tdp_w: float | None = Field(default=None, gt=0)
     price_usd_per_hour: float | None = Field(default=None, gt=0)
     price_source: str | None = None
@@ -68,6 +76,11 @@ class GPUSpec(BaseModel):
     def supports_fp8_kv(self) -> bool:
         """FP8 KV cache needs FP8 tensor cores (sm_89+) or an explicit FP8 entry."""
         return self.supports(Quantization.FP8)
+
+    @property
+    def scale_up_gpus(self) -> int:
+        """GPUs one tensor-parallel group can span at NVLink speed."""
+        return self.nvlink_domain_gpus or self.gpus_per_node
 
     @property
     def usable_memory_bytes(self) -> int:

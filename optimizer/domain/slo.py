@@ -14,7 +14,9 @@ _METRICS = ("ttft", "tpot", "e2e")
 _PERCENTILES = ("p50", "p95", "p99")
 _LATENCY_FIELDS = tuple(f"{m}_{p}_ms" for m in _METRICS for p in _PERCENTILES)
 _UNIT_TO_MS = {"ms": 1.0, "s": 1000.0, "": 1.0}
-_CLAUSE = re.compile(r"^\s*([a-z0-9_$/.]+)\s*(<=|>=|<|>)\s*([0-9.]+(?:e[+-]?\d+)?)\s*([a-z/$]*)\s*$")
+_CLAUSE = re.compile(
+    r"^\s*([a-z0-9_$/.]+)\s*(<=|>=|<|>)\s*([0-9.]+(?:e[+-]?\d+)?)\s*([a-z/$]*)\s*$"
+)
 
 
 class SLO(BaseModel):

@@ -17,25 +17,14 @@ from optimizer.catalog.models import (
     load_model_spec,
     resolve_model_id,
 )
+from optimizer.catalog.published import PUBLISHED_PARAMETERS
 from optimizer.domain.enums import Quantization
 from optimizer.errors import InvalidInputError, NotFoundError, UnsupportedModelError
 from optimizer.resources import aiconfigurator_dir
 
 # --- published figures ------------------------------------------------------------------
 
-# (id as users type it, total params, active params or None for dense)
-# Sources: model cards (Meta Llama 3.1, Qwen3, DeepSeek-V3 report, Mistral Mixtral
-# announcement, OpenAI gpt-oss model card table).
-PUBLISHED = [
-    ("meta-llama/Llama-3.1-8B", 8.03e9, None),
-    ("meta-llama/Llama-3.1-70B", 70.6e9, None),
-    ("meta-llama/Llama-3.1-405B", 405.9e9, None),
-    ("Qwen/Qwen3-32B", 32.8e9, None),
-    ("Qwen/Qwen3-235B-A22B", 235e9, 22e9),
-    ("deepseek-ai/DeepSeek-V3", 671e9, 37e9),
-    ("mistralai/Mixtral-8x7B-v0.1", 46.7e9, 12.9e9),
-    ("openai/gpt-oss-120b", 116.8e9, 5.1e9),
-]
+PUBLISHED = [tuple(p) for p in PUBLISHED_PARAMETERS]
 
 
 @pytest.mark.parametrize(("model", "total", "active"), PUBLISHED)

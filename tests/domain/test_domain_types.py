@@ -149,7 +149,7 @@ def _gpu(**overrides) -> GPUSpec:
     [
         (80, {"bf16", "int4_wo"}),
         (89, {"bf16", "int4_wo", "fp8", "fp8_block"}),
-        (90, {"bf16", "int4_wo", "fp8", "fp8_block"}),
+        (90, {"bf16", "int4_wo", "fp8", "fp8_block", "mxfp4"}),
         (100, {"bf16", "int4_wo", "fp8", "fp8_block", "nvfp4", "mxfp4"}),
     ],
 )

@@ -72,19 +72,25 @@ def test_identity_columns_are_kept_exactly(runs, raw):
 def test_quantization_mapping(runs, raw):
     source = [e["quantization_from"] for e in runs["extra"]]
     assert pd.Series(source).value_counts().to_dict() == {
-        "gemm_quant_mode": 4775,
+        "gemm_quant_mode": 4295,
+        "gemm_quant_mode nvfp4 on an MXFP4 checkpoint": 480,
         "default": 366,
         "precision": 80,
     }
     blank = raw["gemm_quant_mode"].isna()
     assert blank.sum() == 446
-    assert (runs.loc[~blank, "quantization"] == raw.loc[~blank, "gemm_quant_mode"]).all()
+    relabelled = runs["quantization"] == "mxfp4"
+    assert set(runs.loc[relabelled, "model"]) == {"openai/gpt-oss-120b"}
+    assert (raw.loc[relabelled, "gemm_quant_mode"] == "nvfp4").all()
+    kept = ~blank & ~relabelled
+    assert (runs.loc[kept, "quantization"] == raw.loc[kept, "gemm_quant_mode"]).all()
     inferred = runs[[s == "default" for s in source]]
     assert set(inferred["model"]) == {"Qwen/Qwen3-32B", "meta-llama/Llama-3.1-8B-Instruct"}
     assert (inferred["quantization"] == "bf16").all()
     assert runs["quantization"].value_counts().to_dict() == {
         "fp8": 2507,
-        "nvfp4": 1978,
+        "nvfp4": 1498,
+        "mxfp4": 480,
         "bf16": 446,
         "fp8_block": 200,
         "int4_wo": 90,

@@ -29,7 +29,9 @@ row is kept; mapping to the native schema:
   both are blank (366 rows: Qwen/Qwen3-32B, meta-llama/Llama-3.1-8B-Instruct) from the
   checkpoint name (``NVFP4``/``FP4``, ``MXFP4``, ``FP8``, ``AWQ``/``GPTQ``/``INT4``), else
   ``bf16``, the dtype of an unquantised Hugging Face checkpoint. ``extra["quantization_from"]``
-  records ``gemm_quant_mode``, ``precision``, ``model_name`` or ``default``.
+  records ``gemm_quant_mode``, ``precision``, ``model_name`` or ``default``. aiconfigurator
+  labels every 4-bit float mode ``nvfp4``; on a checkpoint the model catalog knows to be
+  MXFP4 (gpt-oss, 485 rows) the run is recorded as ``mxfp4``.
 - **Provenance.** ``measured_at`` from ``measured=`` in ``silicon_data_source`` (UTC);
   the rest of ``silicon_data_source`` goes to ``extra["silicon_data_source"]`` as a dict
   (tokens without ``=``, e.g. ``db-dump/2026-04-27`` or an image name, under
@@ -187,8 +189,23 @@ class _Row:
         return int(number)
 
 
+def _checkpoint_is_mxfp4(model: str) -> bool:
+    """Whether the model's published checkpoint is MXFP4 (gpt-oss), per the model catalog."""
+    from optimizer.catalog.models import load_model_spec
+    from optimizer.errors import EpoptError
+
+    try:
+        return load_model_spec(model).native_quantization == "mxfp4"
+    except EpoptError:
+        return False
+
+
 def _quantization(row: _Row) -> tuple[str | None, str]:
     gemm = row.text("gemm_quant_mode")
+    if gemm == "nvfp4" and _checkpoint_is_mxfp4(row.text("model_path") or ""):
+        # aiconfigurator labels every 4-bit float mode "nvfp4"; a checkpoint published in
+        # MXFP4 (gpt-oss) runs as MXFP4 -- on Hopper as weight-only W4A16 MoE kernels.
+        return "mxfp4", "gemm_quant_mode nvfp4 on an MXFP4 checkpoint"
     if gemm is not None:
         return gemm, "gemm_quant_mode"
     precision = row.text("precision")
