@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-__all__ = ["bundled_dir", "aiconfigurator_dir"]
+__all__ = ["aiconfigurator_dir", "bundled_dir"]
 
 _FOLDERS = ("search_spaces", "profiles", "storage")
 
