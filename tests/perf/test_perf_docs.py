@@ -1,0 +1,22 @@
+"""The examples in the perf package's docstrings run and print what they claim."""
+
+from __future__ import annotations
+
+import doctest
+import importlib
+import pkgutil
+
+import pytest
+
+import optimizer.perf
+
+MODULES = ["optimizer.perf"] + [
+    info.name for info in pkgutil.walk_packages(optimizer.perf.__path__, prefix="optimizer.perf.")
+]
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples(name):
+    module = importlib.import_module(name)
+    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed in {name}"
