@@ -17,19 +17,6 @@ if TYPE_CHECKING:
 
 __all__ = ["space_command"]
 
-_EXAMPLE_KNOBS = (
-    "tp",
-    "pp",
-    "dp",
-    "ep",
-    "quantization",
-    "kv_cache_dtype",
-    "max_batch_size",
-    "spec_method",
-    "spec_draft_len",
-    "kv_block_size",
-    "max_num_batched_tokens",
-)
 _EXAMPLE_MEMORY = (
     "weights_gib",
     "activations_gib",
@@ -41,7 +28,9 @@ _EXAMPLE_MEMORY = (
 
 
 def _records(examples: pd.DataFrame) -> list[dict[str, Any]]:
-    rows = examples[[*_EXAMPLE_KNOBS, "gpus_per_replica", *_EXAMPLE_MEMORY]]
+    from optimizer.space.knobs import KNOBS
+
+    rows = examples[[*KNOBS, "gpus_per_replica", *_EXAMPLE_MEMORY]]
     records = []
     for row in rows.to_dict(orient="records"):
         records.append(

@@ -48,6 +48,7 @@ from optimizer.perf.roofline import GpuFigures
 from optimizer.resources import aiconfigurator_dir
 
 __all__ = [
+    "MOE_SHAPE_COLUMNS",
     "OPERATORS",
     "KernelTable",
     "TableSource",
@@ -174,6 +175,20 @@ def _tidy_nccl(raw: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+MOE_SHAPE_COLUMNS: tuple[str, ...] = (
+    "quantization",
+    "hidden",
+    "inter",
+    "topk",
+    "num_experts",
+    "tp",
+    "ep",
+    "distribution",
+    "gated",
+)
+"""Tidy MoE columns that name one token sweep (everything but ``num_tokens``)."""
+
+
 @dataclass(frozen=True)
 class _TableKind:
     family: str
@@ -200,17 +215,7 @@ _KINDS: dict[str, _TableKind] = {
     "moe": _TableKind(
         "moe",
         "moe_perf.parquet",
-        (
-            "quantization",
-            "hidden",
-            "inter",
-            "topk",
-            "num_experts",
-            "tp",
-            "ep",
-            "distribution",
-            "gated",
-        ),
+        MOE_SHAPE_COLUMNS,
         _tidy_moe,
     ),
     "custom_all_reduce": _TableKind(

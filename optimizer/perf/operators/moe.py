@@ -26,22 +26,13 @@ from optimizer.errors import InvalidInputError, NotFoundError
 from optimizer.perf import work
 from optimizer.perf.dtypes import ACTIVATION_BYTES, format_values
 from optimizer.perf.grid import GridFamily
+from optimizer.perf.kernel_data import MOE_SHAPE_COLUMNS
 from optimizer.perf.operators._base import FamilySpec, OperatorModel, check_positive
 from optimizer.perf.roofline import GpuFigures, RooflineCalibration, roofline_ms
 
 __all__ = ["MoEModel", "MoERegression"]
 
-_KEYS = (
-    "quantization",
-    "hidden",
-    "inter",
-    "topk",
-    "num_experts",
-    "tp",
-    "ep",
-    "distribution",
-    "gated",
-)
+_KEYS = MOE_SHAPE_COLUMNS
 _SPEC = FamilySpec(
     keys=_KEYS, sizes=("num_tokens",), exponents=(1.0,), monotone=(True,), fill_order=(0,)
 )
