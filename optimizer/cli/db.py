@@ -11,31 +11,14 @@ from typing import Annotated
 
 import typer
 
+from optimizer.cli._database import UrlOption, database_url
+
 __all__ = ["app", "current", "info", "upgrade"]
 
 app = typer.Typer(
     help="Create or migrate the database schema (SQLite by default, PostgreSQL by URL).",
     no_args_is_help=True,
 )
-
-UrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--url",
-        help="Database URL, e.g. sqlite:///epopt.sqlite3 or "
-        "postgresql+psycopg://user:password@host:5432/db "
-        "[default: EPOPT_DATABASE_URL, else a SQLite file in the user data directory]",
-        show_default=False,
-    ),
-]
-
-
-def _url(url: str | None) -> str:
-    if url:
-        return url
-    from optimizer.settings import Settings
-
-    return Settings().database_url
 
 
 def _revision_text(revision: str | None, head: str) -> str:
@@ -54,7 +37,7 @@ def upgrade(
     """Create the schema in an empty database, or migrate it to the newest revision."""
     from optimizer.storage import database
 
-    engine = database.create_engine_for(_url(url))
+    engine = database.create_engine_for(database_url(url))
     try:
         before = database.current_revision(engine)
         database.upgrade(engine, revision)
@@ -73,7 +56,7 @@ def current(url: UrlOption = None) -> None:
     """Print the schema revision the database is at."""
     from optimizer.storage import database
 
-    target = _url(url)
+    target = database_url(url)
     typer.echo(_revision_text(database.current_revision(target), database.head_revision()))
 
 
@@ -82,7 +65,7 @@ def info(url: UrlOption = None) -> None:
     """Print the database URL (password masked), its schema revision and row counts."""
     from optimizer.storage import database
 
-    target = _url(url)
+    target = database_url(url)
     engine = database.create_engine_for(target)
     try:
         revision = database.current_revision(engine)

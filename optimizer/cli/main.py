@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from optimizer.cli import db, gpus, models, profiles, space
+from optimizer.cli import db, gpus, models, profiles, space, surrogate
 from optimizer.errors import EpoptError, StorageError
 
 __all__ = ["app", "main"]
@@ -26,6 +26,7 @@ app.add_typer(db.app, name="db")
 app.add_typer(profiles.app, name="profiles")
 app.add_typer(models.app, name="models")
 app.add_typer(gpus.app, name="gpus")
+app.add_typer(surrogate.app, name="surrogate")
 app.command("space")(space.space_command)
 
 

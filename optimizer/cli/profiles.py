@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    import sqlalchemy as sa
+from optimizer.cli._database import UrlOption, open_engine
 
 __all__ = ["FORMATS", "STATS_DIMENSIONS", "app"]
 
@@ -45,29 +44,6 @@ _LIST_COLUMNS = (
     "tpot_ms",
     "source",
 )
-
-UrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--url",
-        help="Database URL (default: EPOPT_DATABASE_URL, else the embedded SQLite file).",
-        show_default=False,
-    ),
-]
-
-
-def _database_url(url: str | None) -> str:
-    if url:
-        return url
-    from optimizer.settings import Settings
-
-    return Settings().database_url
-
-
-def _open(url: str | None, *, migrate: bool) -> sa.Engine:
-    from optimizer.storage.database import open_database
-
-    return open_database(_database_url(url), auto_upgrade=True if migrate else None)
 
 
 @app.command("import")
@@ -147,7 +123,7 @@ def import_command(
     from optimizer.storage.profile_store import insert_profile_runs
 
     start = time.perf_counter()
-    db = _open(url, migrate=True)
+    db = open_engine(url, migrate=True)
     try:
         result = insert_profile_runs(db, runs)
     finally:
@@ -172,7 +148,7 @@ def list_command(
     from optimizer.storage.profile_store import load_profile_runs
 
     filters = {k: v for k, v in {"model": model, "gpu": gpu, "engine": engine}.items() if v}
-    db = _open(url, migrate=False)
+    db = open_engine(url, migrate=False)
     try:
         runs = load_profile_runs(db, **filters)
     finally:
@@ -204,7 +180,7 @@ def stats_command(
         raise InvalidInputError(
             "by", f"cannot count by {', '.join(unknown) or 'nothing'}", STATS_DIMENSIONS
         )
-    db = _open(url, migrate=False)
+    db = open_engine(url, migrate=False)
     try:
         runs = load_profile_runs(db)
     finally:
