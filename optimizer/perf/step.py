@@ -1,0 +1,576 @@
+"""One engine step composed from its operators, and closed-loop TTFT/TPOT priors.
+
+A step of a transformer on one attention data-parallel rank is the sum, over its
+layers, of a known list of operators, each timed by a
+:class:`~optimizer.perf.KernelLibrary` (measured kernels, transferred or roofline):
+
+* **attention projections** -- one GEMM per layer of ``m = tokens`` rows with the
+  layer's attention weights split over ``tp`` (``n = attention_params / layers /
+  hidden / tp``, ``k = hidden``): the same weight bytes and FLOPs as the separate
+  QKV / O (or MLA down/up) projections;
+* **attention kernel** -- context (prefill) attention over ``prefill_len`` tokens for
+  new requests, generation (decode) attention over ``kv_len`` cached tokens for running
+  ones; heads split over ``tp`` (KV heads replicated when ``tp`` exceeds them). MLA
+  decodes in the absorbed form (one 576-wide latent "head" shared by all query heads)
+  and prefills in the multi-head form; sliding-window layers cap the context at the
+  window, DeepSeek sparse attention at ``index_topk``. Linear-attention layers read and
+  write their recurrent state once per token (roofline);
+* **dense MLP** -- gate/up and down GEMMs of the layer's dense FFN split over ``tp``;
+* **MoE** -- the routed experts a batch touches (the library counts the experts
+  ``tokens x top-k`` pairs reach on each expert-parallel rank), expert tensor
+  parallelism ``tp * dp / ep``; shared experts as a dense MLP;
+* **communication** -- two all-reduces per layer of ``tokens x hidden x 2`` bytes over
+  the ``tp`` GPUs; with attention data parallelism, one more per MoE layer over all
+  ``tp * dp`` GPUs of ``dp`` times those bytes (dispatch and combine);
+* **lm_head** -- a 16-bit GEMM of the sampled tokens by the vocabulary split over ``tp``;
+* **overhead** -- a fixed per-step cost (scheduler, sampling, launch gaps):
+  :data:`STEP_OVERHEAD_MS` plus :data:`LAYER_OVERHEAD_MS` per layer.
+
+Closed-loop estimates (``C`` clients, each sending a request of ``isl`` input and
+``osl`` output tokens as soon as its previous one finishes), per attention-DP rank with
+``B = C / dp`` running sequences:
+
+* ``TPOT = step(B decode tokens over isl + osl / 2 cached tokens, plus B / osl
+  prefills of isl tokens)``: every request is prefilled once per ``osl`` decode steps,
+  so continuous batching interleaves ``B / osl`` prefills into each decode step on
+  average (chunked prefill merges them into the step; separate prefill steps cost the
+  same on average).
+* ``TTFT = 0.5 * decode_step(B) + prefill_step(k)`` with ``k = max(1, B / osl)``
+  requests arriving together during one step: a new request waits on average half of
+  the running step, then is prefilled with the others that arrived, next to the running
+  decodes.
+* ``queue_ms``: when ``B`` exceeds the sequences the KV cache holds (``S``, from
+  :func:`~optimizer.space.memory.estimate_memory`), the excess would wait for free
+  slots, ``(B / S - 1) * osl * TPOT``. Reported apart, not added to TTFT: the memory
+  estimate is conservative and engines cap their batch in ways the runs do not record,
+  so the learned model decides how much of it shows.
+* ``burst_prefill_ms``: the prefill of all ``B`` requests at once -- what the first
+  requests of a closed-loop benchmark see when every client starts together.
+
+Every term is non-decreasing in concurrency and input length, and non-increasing in
+GPU bandwidth and FLOPS (the library's operators are), which is what the learned
+surrogate's monotonicity rests on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike
+
+from optimizer.domain.enums import Engine, KVCacheDtype, Quantization
+from optimizer.domain.gpu import GPUSpec
+from optimizer.domain.model_spec import BYTES_PER_PARAM, ModelSpec
+from optimizer.perf.dtypes import PEAK_FLOPS_FIELD
+from optimizer.perf.kernel_data import available_engines, gpus_with_kernel_data
+from optimizer.perf.library import KernelLibrary
+from optimizer.space.memory import estimate_memory
+
+__all__ = [
+    "LAYER_OVERHEAD_MS",
+    "STEP_OVERHEAD_MS",
+    "ClosedLoopPrior",
+    "StepTerms",
+    "closed_loop_prior",
+    "decode_step_ms",
+    "kernel_library",
+    "prefill_ms",
+    "step_terms",
+]
+
+STEP_OVERHEAD_MS = 0.5
+"""Fixed cost of one engine step outside the layers (scheduling, sampling, launch)."""
+
+LAYER_OVERHEAD_MS = 0.005
+"""Launch gaps per layer and step (a few kernels of ~1 us each)."""
+
+_ACT_BYTES = 2.0  # 16-bit activations on the wire
+
+
+@dataclass(frozen=True)
+class StepTerms:
+    """Milliseconds of one step on one rank, by operator family (broadcast arrays).
+
+    Attributes:
+        gemm_ms: attention projections, dense MLPs and shared experts.
+        attention_ms: attention kernels (context and generation) and linear-attention
+            state updates.
+        moe_ms: routed experts.
+        comm_ms: all-reduces (and MoE dispatch with attention data parallelism).
+        lm_head_ms: output projection of the sampled tokens.
+        overhead_ms: fixed per-step and per-layer overhead.
+    """
+
+    gemm_ms: np.ndarray
+    attention_ms: np.ndarray
+    moe_ms: np.ndarray
+    comm_ms: np.ndarray
+    lm_head_ms: np.ndarray
+    overhead_ms: np.ndarray
+
+    @property
+    def total_ms(self) -> np.ndarray:
+        """Sum of all terms."""
+        return sum((getattr(self, f.name) for f in fields(self)), np.zeros(()))
+
+
+@dataclass(frozen=True)
+class ClosedLoopPrior:
+    """Closed-loop TTFT/TPOT estimates and the terms a learned model corrects.
+
+    Attributes:
+        ttft_ms, tpot_ms: the prior's estimates.
+        decode: terms of the steady-state (mixed) decode step.
+        prefill: terms of the step that prefills the arriving requests.
+        burst_prefill_ms: prefill of all running requests at once.
+        queue_ms: waiting for a free KV slot (0 when the KV cache holds the batch).
+        batch: running sequences per attention-DP rank (``C / dp``).
+        kv_capacity: sequences of ``isl + osl`` tokens the KV cache holds per rank.
+        weight_read_ms: per-GPU weight bytes over the GPU's bandwidth.
+        kv_read_ms: per-GPU KV bytes one decode step reads, over the bandwidth.
+        compute_ms: per-GPU FLOPs of one decode step over the peak of the format.
+        comm_bytes: bytes all-reduced per decode step on one GPU.
+    """
+
+    ttft_ms: np.ndarray
+    tpot_ms: np.ndarray
+    decode: StepTerms
+    prefill: StepTerms
+    burst_prefill_ms: np.ndarray
+    queue_ms: np.ndarray
+    batch: np.ndarray
+    kv_capacity: np.ndarray
+    weight_read_ms: np.ndarray
+    kv_read_ms: np.ndarray
+    compute_ms: np.ndarray
+    comm_bytes: np.ndarray
+
+    def to_frame(self, index: pd.Index | None = None) -> pd.DataFrame:
+        """All figures as columns (``decode_*`` / ``prefill_*`` for the step terms)."""
+        columns: dict[str, np.ndarray] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, StepTerms):
+                for g in fields(value):
+                    columns[f"{f.name}_{g.name}"] = np.ravel(getattr(value, g.name))
+                columns[f"{f.name}_total_ms"] = np.ravel(value.total_ms)
+            else:
+                columns[f.name] = np.ravel(value)
+        n = max(len(v) for v in columns.values())
+        columns = {k: np.broadcast_to(v, (n,)) if len(v) == 1 else v for k, v in columns.items()}
+        return pd.DataFrame(columns, index=index)
+
+
+def kernel_library(gpu: GPUSpec, engine: Engine | str = Engine.VLLM) -> KernelLibrary:
+    """The (cached) kernel library of a GPU.
+
+    One kernel engine per GPU: ``engine`` where the GPU has its tables, else the first
+    engine it has tables for; GPUs without tables use the measured GPU of the same
+    architecture (transferred) or the roofline. Engine differences are left to the
+    learned correction.
+
+    Args:
+        gpu: the catalog GPU (its figures are part of the cache key, so a hypothetical
+            GPU with changed figures gets its own library).
+        engine: preferred kernel engine.
+    """
+    return _library(gpu.id, gpu.model_dump_json(), Engine(engine).value)
+
+
+@lru_cache(maxsize=64)
+def _library(gpu_id: str, spec_json: str, engine: str) -> KernelLibrary:
+    gpu = GPUSpec.model_validate_json(spec_json)
+    if gpu_id in gpus_with_kernel_data():
+        engines = available_engines(gpu_id, "gemm")
+        if engines and engine not in engines:
+            engine = engines[0]
+    if gpu.bf16_tflops is None:
+        return KernelLibrary.roofline_only(gpu, name=gpu_id)
+    return KernelLibrary.for_gpu(gpu_id, gpu, engine=engine)
+
+
+def _f(value: ArrayLike) -> np.ndarray:
+    return np.asarray(value, dtype=np.float64)
+
+
+def _dense_quantization(model: ModelSpec, quantization: str) -> str:
+    """Format of the non-expert GEMMs: MXFP4 checkpoints quantize the experts only."""
+    if Quantization(quantization) is Quantization.MXFP4:
+        return Quantization.BF16.value
+    return Quantization(quantization).value
+
+
+def _attention_shapes(model: ModelSpec, tp: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-GPU heads and head sizes of the prefill (multi-head) and decode forms."""
+    heads = np.maximum(model.num_attention_heads / tp, 1.0)
+    if model.attention == "mla":
+        assert model.kv_lora_rank is not None and model.qk_rope_head_dim is not None
+        latent = float(model.kv_lora_rank + model.qk_rope_head_dim)
+        return {
+            "heads": heads,
+            "prefill_kv_heads": heads,
+            "prefill_head_dim": np.full_like(heads, float(model.head_dim)),
+            "decode_kv_heads": np.ones_like(heads),
+            "decode_head_dim": np.full_like(heads, latent),
+        }
+    kv_heads = np.maximum(model.num_kv_heads / tp, 1.0)
+    dim = np.full_like(heads, float(model.head_dim))
+    return {
+        "heads": heads,
+        "prefill_kv_heads": kv_heads,
+        "prefill_head_dim": dim,
+        "decode_kv_heads": kv_heads,
+        "decode_head_dim": dim,
+    }
+
+
+def _linear_state_ms(
+    model: ModelSpec, gpu: GPUSpec, tp: np.ndarray, seqs: np.ndarray, tokens: np.ndarray
+) -> np.ndarray:
+    """Linear-attention layers: each sequence's state read and written once per step,
+    plus the per-token state FLOPs (roofline at the BF16 peak)."""
+    if not model.num_linear_attention_layers:
+        return np.zeros(np.broadcast_shapes(tp.shape, seqs.shape, tokens.shape))
+    split = np.minimum(tp, float(model.linear_num_value_heads or 1))
+    state = model.recurrent_state_bytes_per_sequence / split
+    bytes_ = 2.0 * seqs * state
+    flops_per_token = model.flops_per_token(0) - 2.0 * model.active_params
+    flops = tokens * flops_per_token / tp
+    return 1e3 * (bytes_ / (gpu.mem_bw_tb_s * 1e12) + flops / (float(gpu.bf16_tflops) * 1e12))
+
+
+def step_terms(
+    model: ModelSpec,
+    gpu: GPUSpec,
+    library: KernelLibrary,
+    *,
+    quantization: str,
+    kv_dtype: str,
+    tp: ArrayLike,
+    dp: ArrayLike,
+    ep: ArrayLike,
+    decode_seqs: ArrayLike = 0.0,
+    kv_len: ArrayLike = 1.0,
+    prefill_seqs: ArrayLike = 0.0,
+    prefill_len: ArrayLike = 1.0,
+) -> StepTerms:
+    """Time one step on one attention-DP rank, by operator family.
+
+    The step runs ``decode_seqs`` sequences one token each over ``kv_len`` cached
+    tokens, and prefills ``prefill_seqs`` requests of ``prefill_len`` tokens (both may be
+    fractional: averages over steps). All array arguments broadcast.
+
+    Args:
+        model: the model's shapes.
+        gpu: the GPU.
+        library: its kernel library (:func:`kernel_library`).
+        quantization: weight format of the linear layers.
+        kv_dtype: KV-cache element type.
+        tp, dp, ep: tensor, attention data and expert parallel degrees.
+        decode_seqs: running sequences decoding one token.
+        kv_len: their cached context.
+        prefill_seqs: requests being prefilled.
+        prefill_len: their prompt length.
+
+    Returns:
+        The step's :class:`StepTerms`.
+    """
+    tp_, dp_, ep_ = _f(tp), _f(dp), _f(ep)
+    b_d, b_p = _f(decode_seqs), _f(prefill_seqs)
+    kv_len_, isl = _f(kv_len), _f(prefill_len)
+    q = Quantization(quantization).value
+    kv = KVCacheDtype(kv_dtype).value
+    dense_q = _dense_quantization(model, q)
+    hidden = float(model.hidden_size)
+    tokens = b_d + b_p * isl
+    m = np.maximum(tokens, 1.0)
+    active = tokens > 0
+
+    # --- GEMMs: attention projections, dense MLPs, shared experts ----------------------
+    attn_layers = max(model.num_layers, 1)
+    attn_n = model.attention_params / attn_layers / hidden / tp_
+    gemm = attn_layers * library.gemm(m, np.maximum(attn_n, 1.0), hidden, dense_q)
+    if model.num_dense_layers and model.dense_mlp_params:
+        inter = model.dense_mlp_params / model.num_dense_layers / (3.0 * hidden)
+        up = library.gemm(m, np.maximum(2.0 * inter / tp_, 1.0), hidden, dense_q)
+        down = library.gemm(m, hidden, np.maximum(inter / tp_, 1.0), dense_q)
+        gemm = gemm + model.num_dense_layers * (up + down)
+    if model.num_moe_layers and model.shared_expert_params:
+        inter = model.shared_expert_params / model.num_moe_layers / (3.0 * hidden)
+        up = library.gemm(m, np.maximum(2.0 * inter / tp_, 1.0), hidden, dense_q)
+        down = library.gemm(m, hidden, np.maximum(inter / tp_, 1.0), dense_q)
+        gemm = gemm + model.num_moe_layers * (up + down)
+
+    # --- attention kernels ----------------------------------------------------------
+    shapes = _attention_shapes(model, tp_)
+    attention = np.zeros(np.broadcast_shapes(tokens.shape, tp_.shape, kv_len_.shape))
+    layer_kinds = [(model.num_full_attention_layers, model.index_topk or 0)]
+    if model.num_sliding_layers:
+        layer_kinds.append((model.num_sliding_layers, model.sliding_window or 0))
+    for count, window in layer_kinds:
+        if not count:
+            continue
+        ctx_batch = np.maximum(b_p, 1.0)
+        context = library.context_attention(
+            ctx_batch,
+            np.maximum(isl, 1.0),
+            shapes["heads"],
+            shapes["prefill_kv_heads"],
+            shapes["prefill_head_dim"],
+            kv,
+            window,
+        ) * np.minimum(b_p, 1.0)
+        gen = library.generation_attention(
+            np.maximum(b_d, 1.0),
+            np.maximum(kv_len_, 1.0),
+            shapes["heads"],
+            shapes["decode_kv_heads"],
+            shapes["decode_head_dim"],
+            kv,
+            window,
+        ) * np.minimum(b_d, 1.0)
+        attention = attention + count * (context + gen)
+    attention = attention + _linear_state_ms(model, gpu, tp_, b_d + b_p, tokens)
+
+    # --- routed experts ----------------------------------------------------------------
+    moe = np.zeros_like(attention)
+    if model.num_moe_layers:
+        assert model.moe_intermediate_size is not None
+        moe_tp = np.maximum(np.floor(tp_ * dp_ / ep_), 1.0)
+        moe = model.num_moe_layers * library.moe(
+            np.maximum(tokens * dp_, 1.0),
+            hidden,
+            float(model.moe_intermediate_size),
+            float(model.experts_per_token),
+            float(model.num_experts),
+            q,
+            moe_tp,
+            ep_,
+        )
+
+    # --- communication ---------------------------------------------------------------
+    message = m * hidden * _ACT_BYTES
+    comm = 2.0 * model.num_layers * library.all_reduce(message, tp_)
+    if model.num_moe_layers:
+        dispatch = library.all_reduce(message * dp_, tp_ * dp_)
+        comm = comm + model.num_moe_layers * np.where(dp_ > 1, dispatch, 0.0)
+
+    # --- output head and overhead -------------------------------------------------------
+    sampled = np.maximum(b_d + b_p, 1.0)
+    vocab = np.maximum(model.vocab_size / tp_, 1.0)
+    lm_head = library.gemm(sampled, vocab, hidden, Quantization.BF16.value)
+    overhead = np.full_like(attention, STEP_OVERHEAD_MS + LAYER_OVERHEAD_MS * model.num_layers)
+
+    def gate(x: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(np.where(active, x, 0.0), attention.shape).astype(np.float64)
+
+    return StepTerms(
+        gemm_ms=gate(gemm),
+        attention_ms=gate(attention),
+        moe_ms=gate(moe),
+        comm_ms=gate(comm),
+        lm_head_ms=gate(lm_head),
+        overhead_ms=np.broadcast_to(overhead, attention.shape).astype(np.float64),
+    )
+
+
+def prefill_ms(
+    model: ModelSpec,
+    gpu: GPUSpec,
+    library: KernelLibrary,
+    *,
+    isl: ArrayLike,
+    batch: ArrayLike = 1.0,
+    quantization: str,
+    kv_dtype: str = "bf16",
+    tp: ArrayLike = 1,
+    dp: ArrayLike = 1,
+    ep: ArrayLike = 1,
+) -> np.ndarray:
+    """Milliseconds of a step that prefills ``batch`` new requests of ``isl`` tokens."""
+    terms = step_terms(
+        model,
+        gpu,
+        library,
+        quantization=quantization,
+        kv_dtype=kv_dtype,
+        tp=tp,
+        dp=dp,
+        ep=ep,
+        prefill_seqs=batch,
+        prefill_len=isl,
+    )
+    return terms.total_ms
+
+
+def decode_step_ms(
+    model: ModelSpec,
+    gpu: GPUSpec,
+    library: KernelLibrary,
+    *,
+    batch: ArrayLike,
+    kv_len: ArrayLike,
+    quantization: str,
+    kv_dtype: str = "bf16",
+    tp: ArrayLike = 1,
+    dp: ArrayLike = 1,
+    ep: ArrayLike = 1,
+) -> np.ndarray:
+    """Milliseconds of a decode step of ``batch`` sequences over ``kv_len`` cached tokens."""
+    terms = step_terms(
+        model,
+        gpu,
+        library,
+        quantization=quantization,
+        kv_dtype=kv_dtype,
+        tp=tp,
+        dp=dp,
+        ep=ep,
+        decode_seqs=batch,
+        kv_len=kv_len,
+    )
+    return terms.total_ms
+
+
+def _kv_capacity(
+    model: ModelSpec,
+    gpu: GPUSpec,
+    quantization: str,
+    kv_dtype: str,
+    tp: np.ndarray,
+    dp: np.ndarray,
+    seq_len: np.ndarray,
+) -> np.ndarray:
+    """Sequences of ``seq_len`` tokens the KV cache of one attention-DP rank holds (>= 1)."""
+    memory = estimate_memory(
+        model,
+        gpu,
+        seq_len=seq_len.astype(np.int64),
+        tp=tp.astype(np.int64),
+        dp=dp.astype(np.int64),
+        quantization=quantization,
+        kv_cache_dtype=kv_dtype,
+    )
+    return np.maximum(_f(memory.max_sequences), 1.0)
+
+
+def _peak_flops(gpu: GPUSpec, quantization: str) -> float:
+    for name in PEAK_FLOPS_FIELD[Quantization(quantization)]:
+        value = getattr(gpu, name)
+        if value is not None:
+            return float(value) * 1e12
+    return float(gpu.bf16_tflops or 1.0) * 1e12
+
+
+def closed_loop_prior(
+    model: ModelSpec,
+    gpu: GPUSpec,
+    library: KernelLibrary,
+    *,
+    quantization: str,
+    kv_dtype: str,
+    tp: ArrayLike,
+    dp: ArrayLike,
+    ep: ArrayLike,
+    concurrency: ArrayLike,
+    isl: ArrayLike,
+    osl: ArrayLike,
+) -> ClosedLoopPrior:
+    """TTFT and TPOT of ``concurrency`` closed-loop clients (see the module docstring).
+
+    Args:
+        model: the model's shapes.
+        gpu: the GPU.
+        library: its kernel library.
+        quantization: weight format.
+        kv_dtype: KV-cache element type.
+        tp, dp, ep: parallel degrees.
+        concurrency: clients.
+        isl, osl: input and output tokens per request.
+
+    Returns:
+        The estimates with their terms, arrays of the broadcast shape.
+
+    Example:
+        >>> from optimizer.catalog import get_gpu, load_model_spec
+        >>> gpu = get_gpu("h100_sxm")
+        >>> p = closed_loop_prior(load_model_spec("meta-llama/Llama-3.1-8B-Instruct"), gpu,
+        ...     kernel_library(gpu), quantization="bf16", kv_dtype="bf16", tp=1, dp=1, ep=1,
+        ...     concurrency=[1, 64], isl=1024, osl=1024)
+        >>> bool(p.tpot_ms[0] < p.tpot_ms[1])
+        True
+    """
+    tp_, dp_, ep_ = _f(tp), _f(dp), _f(ep)
+    conc, isl_, osl_ = _f(concurrency), _f(isl), _f(osl)
+    shape = np.broadcast_shapes(tp_.shape, dp_.shape, ep_.shape, conc.shape, isl_.shape, osl_.shape)
+    tp_, dp_, ep_, conc, isl_, osl_ = (
+        np.broadcast_to(a, shape) for a in (tp_, dp_, ep_, conc, isl_, osl_)
+    )
+    batch = np.maximum(conc / dp_, 1.0)
+    kv_len = isl_ + osl_ / 2.0
+    common = {"quantization": quantization, "kv_dtype": kv_dtype, "tp": tp_, "dp": dp_, "ep": ep_}
+
+    arrivals = batch / np.maximum(osl_, 1.0)
+    decode = step_terms(
+        model,
+        gpu,
+        library,
+        decode_seqs=batch,
+        kv_len=kv_len,
+        prefill_seqs=arrivals,
+        prefill_len=isl_,
+        **common,
+    )
+    tpot = decode.total_ms
+    pure_decode = step_terms(model, gpu, library, decode_seqs=batch, kv_len=kv_len, **common)
+    together = np.maximum(arrivals, 1.0)
+    prefill = step_terms(
+        model,
+        gpu,
+        library,
+        decode_seqs=batch,
+        kv_len=kv_len,
+        prefill_seqs=together,
+        prefill_len=isl_,
+        **common,
+    )
+    burst = step_terms(model, gpu, library, prefill_seqs=batch, prefill_len=isl_, **common).total_ms
+
+    capacity = _kv_capacity(model, gpu, quantization, kv_dtype, tp_, dp_, isl_ + osl_)
+    queue = np.maximum(batch / capacity - 1.0, 0.0) * osl_ * tpot
+    ttft = 0.5 * pure_decode.total_ms + prefill.total_ms
+
+    q = Quantization(quantization)
+    bandwidth = gpu.mem_bw_tb_s * 1e12
+    experts = model.routed_expert_params * BYTES_PER_PARAM[q]
+    weight_bytes = (model.weight_bytes(q) - experts) / tp_ + experts / (tp_ * dp_)
+    kv_token = model.kv_bytes_per_token(kv_dtype)
+    kv_split = 1.0 if model.attention == "mla" else np.minimum(tp_, float(model.num_kv_heads))
+    kv_bytes = batch * kv_len * kv_token / kv_split
+    flops = (batch + arrivals * isl_) * model.flops_per_token(0) / tp_
+    flops = flops + batch * _attention_flops(model, kv_len) / tp_
+    return ClosedLoopPrior(
+        ttft_ms=ttft,
+        tpot_ms=tpot,
+        decode=decode,
+        prefill=prefill,
+        burst_prefill_ms=burst,
+        queue_ms=queue,
+        batch=batch,
+        kv_capacity=capacity,
+        weight_read_ms=1e3 * weight_bytes / bandwidth,
+        kv_read_ms=1e3 * kv_bytes / bandwidth,
+        compute_ms=1e3 * flops / _peak_flops(gpu, q.value),
+        comm_bytes=2.0 * model.num_layers * batch * model.hidden_size * _ACT_BYTES,
+    )
+
+
+def _attention_flops(model: ModelSpec, kv_len: np.ndarray) -> np.ndarray:
+    """Attention FLOPs of one token over ``kv_len`` cached tokens (per distinct length)."""
+    unique, inverse = np.unique(np.round(kv_len).astype(np.int64), return_inverse=True)
+    base = model.flops_per_token(0)
+    values = np.array([model.flops_per_token(int(n)) - base for n in unique], dtype=np.float64)
+    return values[inverse].reshape(kv_len.shape)

@@ -1,0 +1,329 @@
+"""Rows of the native profile schema -> validated configurations -> physics features.
+
+The learned surrogate never sees a model or GPU id: it sees what the operator prior
+(:mod:`optimizer.perf.step`) makes of the configuration -- estimated step times by
+operator family, bytes and FLOPs -- plus the GPU's peak figures and the model's
+shapes. That is what lets it transfer to models and GPUs it was not trained on.
+
+Monotonicity (:data:`MONOTONE`): every feature that grows with concurrency or input
+length is constrained to act non-decreasingly on the learned factor, every hardware
+peak non-increasingly; the prior's terms grow with the workload and shrink on faster
+hardware, so the surrogate's predictions do too, by construction (see
+:mod:`optimizer.surrogate.model`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from optimizer.catalog import get_gpu, load_model_spec
+from optimizer.domain.enums import Engine, KVCacheDtype, Quantization
+from optimizer.domain.gpu import GPUSpec
+from optimizer.domain.model_spec import ModelSpec
+from optimizer.errors import EpoptError, InvalidInputError
+from optimizer.perf.step import closed_loop_prior, kernel_library
+
+__all__ = [
+    "CATEGORICAL",
+    "FEATURES",
+    "MONOTONE",
+    "REQUIRED_COLUMNS",
+    "TARGETS",
+    "Resolved",
+    "build_features",
+    "prior_frame",
+    "resolve_rows",
+    "row_field",
+]
+
+REQUIRED_COLUMNS: tuple[str, ...] = (
+    "model",
+    "gpu",
+    "engine",
+    "quantization",
+    "tp",
+    "dp",
+    "ep",
+    "concurrency",
+    "isl",
+    "osl",
+)
+"""Columns a row must have; ``kv_cache_dtype`` (null = bf16), ``pp`` and ``mode`` are
+optional (``pp`` must be 1 and ``mode`` ``agg``: the prior models one aggregated pool)."""
+
+TARGETS: tuple[str, ...] = ("ttft_ms", "tpot_ms")
+
+_EPS_MS = 1e-3
+
+# feature -> monotone constraint of the correction (+1 non-decreasing, -1 non-increasing)
+_WORKLOAD = {
+    "log_prior_ttft": 1,
+    "log_prior_tpot": 1,
+    "log_decode_gemm": 1,
+    "log_decode_attention": 1,
+    "log_decode_moe": 1,
+    "log_decode_comm": 1,
+    "log_prefill_total": 1,
+    "log_prefill_attention": 1,
+    "log_burst_prefill": 1,
+    "log_queue": 1,
+    "log_kv_read": 1,
+    "log_compute": 1,
+    "log_weight_read": 1,
+    "log_kv_pressure": 1,
+    "log_concurrency": 1,
+    "log_batch": 1,
+    "log_isl": 1,
+}
+_HARDWARE = {"log_mem_bw": -1, "log_peak_tflops": -1, "log_interconnect": -1}
+_FREE = (
+    "log_osl",
+    "log_tp",
+    "log_dp",
+    "log_ep",
+    "log_hidden",
+    "num_layers",
+    "log_active_params",
+    "log_weight_bytes_per_gpu",
+    "log_kv_bytes_per_token",
+    "num_experts",
+    "experts_per_token",
+    "is_mla",
+    "linear_layer_share",
+)
+CATEGORICAL: tuple[str, ...] = ("engine", "quantization")
+MONOTONE: dict[str, int] = {**_WORKLOAD, **_HARDWARE, **dict.fromkeys(_FREE, 0)}
+MONOTONE.update(dict.fromkeys(CATEGORICAL, 0))
+FEATURES: tuple[str, ...] = tuple(MONOTONE)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """Validated rows: their catalog objects and normalised knob values.
+
+    Attributes:
+        frame: the knob columns, normalised (enum values as strings, ints as int64).
+        models: spec of every model id in the rows.
+        gpus: spec of every GPU id in the rows.
+    """
+
+    frame: pd.DataFrame
+    models: dict[str, ModelSpec]
+    gpus: dict[str, GPUSpec]
+
+
+@lru_cache(maxsize=256)
+def _catalog_model(model_id: str) -> ModelSpec:
+    return load_model_spec(model_id)
+
+
+def row_field(label: Hashable, field: str) -> str:
+    """``row <label>: <field>``, with numpy scalars shown as plain Python values."""
+    plain = label.item() if isinstance(label, np.generic) else label
+    return f"row {plain!r}: {field}"
+
+
+def _row_error(label: Hashable, field: str, message: str, allowed: object = None) -> EpoptError:
+    return InvalidInputError(row_field(label, field), message, allowed)  # type: ignore[arg-type]
+
+
+def resolve_rows(
+    rows: pd.DataFrame,
+    gpus: Mapping[str, GPUSpec] | None = None,
+    models: Mapping[str, ModelSpec] | None = None,
+) -> Resolved:
+    """Check that every row can be predicted and look up its model and GPU.
+
+    Args:
+        rows: runs in the native profile schema (targets, if present, are ignored).
+        gpus: GPU specs by id that override or extend the catalog.
+        models: model specs by id that override or extend the catalog.
+
+    Returns:
+        The normalised knobs and the catalog objects.
+
+    Raises:
+        InvalidInputError: a missing column, or a row with an unknown GPU or model,
+            an unsupported mode or pipeline degree, or a bad value -- the message names
+            the row's index label and the reason.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in rows.columns]
+    if missing:
+        raise InvalidInputError("rows", f"missing column(s) {missing}", REQUIRED_COLUMNS)
+    gpus = dict(gpus or {})
+    models = dict(models or {})
+    frame = pd.DataFrame(index=rows.index)
+    for col in ("model", "gpu", "engine", "quantization"):
+        frame[col] = rows[col].astype(object)
+    kv = rows["kv_cache_dtype"] if "kv_cache_dtype" in rows.columns else None
+    frame["kv_cache_dtype"] = (
+        KVCacheDtype.BF16.value if kv is None else kv.astype(object).where(kv.notna(), "bf16")
+    )
+    for col in ("tp", "dp", "ep", "concurrency", "isl", "osl"):
+        frame[col] = pd.to_numeric(rows[col], errors="coerce")
+
+    enums = {
+        "engine": [e.value for e in Engine],
+        "quantization": [q.value for q in Quantization],
+        "kv_cache_dtype": [d.value for d in KVCacheDtype],
+    }
+    for col, allowed in enums.items():
+        bad = ~frame[col].astype(str).isin(allowed) | frame[col].isna()
+        if bad.any():
+            label = frame.index[bad.to_numpy()][0]
+            raise _row_error(label, col, f"unknown value {frame.at[label, col]!r}", allowed)
+    for col in ("tp", "dp", "ep", "concurrency", "isl", "osl"):
+        values = frame[col]
+        bad = values.isna() | (values < 1) | (values != np.floor(values))
+        if bad.any():
+            label = frame.index[bad.to_numpy()][0]
+            raise _row_error(
+                label, col, f"must be a whole number >= 1, got {rows.at[label, col]!r}"
+            )
+        frame[col] = values.astype(np.int64)
+    if "pp" in rows.columns:
+        bad = pd.to_numeric(rows["pp"], errors="coerce").fillna(1) != 1
+        if bad.any():
+            label = rows.index[bad.to_numpy()][0]
+            raise _row_error(label, "pp", "pipeline parallelism (pp > 1) is not modelled", [1])
+    if "mode" in rows.columns:
+        bad = rows["mode"].notna() & (rows["mode"] != "agg")
+        if bad.any():
+            label = rows.index[bad.to_numpy()][0]
+            raise _row_error(
+                label, "mode", f"{rows.at[label, 'mode']!r} runs are not modelled", ["agg"]
+            )
+
+    for gpu_id in frame["gpu"].unique():
+        if gpu_id in gpus:
+            continue
+        try:
+            gpus[gpu_id] = get_gpu(str(gpu_id))
+        except EpoptError as exc:
+            label = frame.index[(frame["gpu"] == gpu_id).to_numpy()][0]
+            raise _row_error(label, "gpu", f"unknown GPU {gpu_id!r} ({exc})") from exc
+        if gpus[gpu_id].bf16_tflops is None:
+            label = frame.index[(frame["gpu"] == gpu_id).to_numpy()][0]
+            raise _row_error(label, "gpu", f"GPU {gpu_id!r} has no BF16 peak to model it by")
+    for model_id in frame["model"].unique():
+        if model_id in models:
+            continue
+        try:
+            models[model_id] = _catalog_model(str(model_id))
+        except EpoptError as exc:
+            label = frame.index[(frame["model"] == model_id).to_numpy()][0]
+            raise _row_error(label, "model", f"cannot model {model_id!r}: {exc}") from exc
+    return Resolved(frame, models, gpus)
+
+
+_PRIOR_KEYS = ("model", "gpu", "quantization", "kv_cache_dtype")
+
+
+def prior_frame(resolved: Resolved) -> pd.DataFrame:
+    """The operator prior of every row (columns of
+    :meth:`~optimizer.perf.step.ClosedLoopPrior.to_frame`), same index.
+
+    Rows are evaluated per (model, GPU, format, KV dtype) at once, vectorised over
+    their parallel degrees, concurrencies and lengths, and only on distinct knob
+    combinations.
+    """
+    frame = resolved.frame
+    knobs = ["tp", "dp", "ep", "concurrency", "isl", "osl"]
+    parts = []
+    for key, group in frame.groupby(list(_PRIOR_KEYS), sort=False):
+        model_id, gpu_id, quantization, kv = key
+        unique = group[knobs].drop_duplicates()
+        gpu = resolved.gpus[gpu_id]
+        prior = closed_loop_prior(
+            resolved.models[model_id],
+            gpu,
+            kernel_library(gpu),
+            quantization=quantization,
+            kv_dtype=kv,
+            **{k: unique[k].to_numpy() for k in knobs},
+        ).to_frame()
+        prior[knobs] = unique.to_numpy()
+        merged = group[knobs].reset_index().merge(prior, on=knobs, how="left")
+        parts.append(merged.set_index(merged.columns[0]).drop(columns=knobs))
+    out = pd.concat(parts)
+    out.index.name = frame.index.name
+    return out.loc[frame.index] if frame.index.is_unique else out.reindex(frame.index)
+
+
+def _log(values: pd.Series | np.ndarray) -> np.ndarray:
+    return np.log(np.asarray(values, dtype=np.float64) + _EPS_MS)
+
+
+def build_features(resolved: Resolved, prior: pd.DataFrame) -> pd.DataFrame:
+    """The learned model's input: one row per configuration, columns :data:`FEATURES`."""
+    frame = resolved.frame
+    models = frame["model"].map(resolved.models)
+    gpus = frame["gpu"].map(resolved.gpus)
+    q = frame["quantization"].astype(str)
+
+    def spec(attr: str) -> np.ndarray:
+        return np.array([getattr(m, attr) for m in models], dtype=np.float64)
+
+    def peak(g: GPUSpec, fmt: str) -> float:
+        from optimizer.perf.dtypes import PEAK_FLOPS_FIELD
+
+        for name in PEAK_FLOPS_FIELD[Quantization(fmt)]:
+            value = getattr(g, name)
+            if value is not None:
+                return float(value)
+        return float(g.bf16_tflops or 1.0)
+
+    tp, dp = frame["tp"].to_numpy(float), frame["dp"].to_numpy(float)
+    weight_bytes = np.array(
+        [m.weight_bytes(fmt) for m, fmt in zip(models, q, strict=True)], dtype=np.float64
+    )
+    kv_token = np.array(
+        [m.kv_bytes_per_token(kv) for m, kv in zip(models, frame["kv_cache_dtype"], strict=True)],
+        dtype=np.float64,
+    )
+    out = pd.DataFrame(
+        {
+            "log_prior_ttft": _log(prior["ttft_ms"]),
+            "log_prior_tpot": _log(prior["tpot_ms"]),
+            "log_decode_gemm": _log(prior["decode_gemm_ms"]),
+            "log_decode_attention": _log(prior["decode_attention_ms"]),
+            "log_decode_moe": _log(prior["decode_moe_ms"]),
+            "log_decode_comm": _log(prior["decode_comm_ms"]),
+            "log_prefill_total": _log(prior["prefill_total_ms"]),
+            "log_prefill_attention": _log(prior["prefill_attention_ms"]),
+            "log_burst_prefill": _log(prior["burst_prefill_ms"]),
+            "log_queue": _log(prior["queue_ms"]),
+            "log_kv_read": _log(prior["kv_read_ms"]),
+            "log_compute": _log(prior["compute_ms"]),
+            "log_weight_read": _log(prior["weight_read_ms"]),
+            "log_kv_pressure": np.log(prior["batch"].to_numpy() / prior["kv_capacity"].to_numpy()),
+            "log_concurrency": np.log(frame["concurrency"].to_numpy(float)),
+            "log_batch": np.log(prior["batch"].to_numpy(float)),
+            "log_isl": np.log(frame["isl"].to_numpy(float)),
+            "log_mem_bw": np.log([g.mem_bw_tb_s for g in gpus]),
+            "log_peak_tflops": np.log([peak(g, fmt) for g, fmt in zip(gpus, q, strict=True)]),
+            "log_interconnect": np.log([g.interconnect_gb_s for g in gpus]),
+            "log_osl": np.log(frame["osl"].to_numpy(float)),
+            "log_tp": np.log(tp),
+            "log_dp": np.log(dp),
+            "log_ep": np.log(frame["ep"].to_numpy(float)),
+            "log_hidden": np.log(spec("hidden_size")),
+            "num_layers": spec("num_layers"),
+            "log_active_params": np.log(spec("active_params")),
+            "log_weight_bytes_per_gpu": np.log(weight_bytes / (tp * dp)),
+            "log_kv_bytes_per_token": np.log(np.maximum(kv_token, 1.0)),
+            "num_experts": spec("num_experts"),
+            "experts_per_token": spec("experts_per_token"),
+            "is_mla": np.array([m.attention == "mla" for m in models], dtype=np.float64),
+            "linear_layer_share": spec("num_linear_attention_layers") / spec("num_layers"),
+            "engine": pd.Categorical(frame["engine"], categories=[e.value for e in Engine]),
+            "quantization": pd.Categorical(q, categories=[x.value for x in Quantization]),
+        },
+        index=frame.index,
+    )
+    return out[list(FEATURES)]

@@ -1,0 +1,189 @@
+"""The step prior against hand sums of its operators, and its closed-loop shape."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from optimizer.catalog import get_gpu
+from optimizer.domain.gpu import GPUSpec
+from optimizer.domain.model_spec import ModelSpec
+from optimizer.perf import KernelLibrary
+from optimizer.perf.step import (
+    LAYER_OVERHEAD_MS,
+    STEP_OVERHEAD_MS,
+    closed_loop_prior,
+    decode_step_ms,
+    kernel_library,
+    prefill_ms,
+    step_terms,
+)
+
+HIDDEN, HEADS, KV_HEADS, HEAD_DIM, INTER, VOCAB = 1024, 8, 2, 128, 4096, 32000
+
+
+@pytest.fixture(scope="module")
+def tiny() -> ModelSpec:
+    """A one-layer dense GQA model."""
+    attention = HIDDEN * HEADS * HEAD_DIM * 2 + 2 * HIDDEN * KV_HEADS * HEAD_DIM
+    return ModelSpec(
+        model_id="test/tiny",
+        architecture="LlamaForCausalLM",
+        num_layers=1,
+        hidden_size=HIDDEN,
+        num_attention_heads=HEADS,
+        num_kv_heads=KV_HEADS,
+        head_dim=HEAD_DIM,
+        v_head_dim=HEAD_DIM,
+        vocab_size=VOCAB,
+        intermediate_size=INTER,
+        embedding_params=VOCAB * HIDDEN,
+        lm_head_params=VOCAB * HIDDEN,
+        attention_params=attention,
+        dense_mlp_params=3 * HIDDEN * INTER,
+        routed_expert_params=0,
+    )
+
+
+@pytest.fixture(scope="module")
+def gpu() -> GPUSpec:
+    return get_gpu("h100_sxm").model_copy(update={"id": "test_roofline_gpu", "sm": None})
+
+
+@pytest.fixture(scope="module")
+def roofline(gpu) -> KernelLibrary:
+    return KernelLibrary.roofline_only(gpu)
+
+
+def test_decode_step_is_the_hand_sum_of_its_operators(tiny, gpu, roofline):
+    batch, kv_len, tp = 16, 2048, 2
+    attn_n = (HEADS * HEAD_DIM + 2 * KV_HEADS * HEAD_DIM) / tp  # q, k, v outputs
+    attn_n += HEADS * HEAD_DIM * HIDDEN / HIDDEN / tp  # o projection, as equal weight bytes
+    gemm = roofline.gemm(batch, attn_n, HIDDEN, "bf16")
+    gemm += roofline.gemm(batch, 2 * INTER / tp, HIDDEN, "bf16")
+    gemm += roofline.gemm(batch, HIDDEN, INTER / tp, "bf16")
+    attention = roofline.generation_attention(
+        batch, kv_len, HEADS / tp, KV_HEADS / tp, HEAD_DIM, "bf16"
+    )
+    comm = 2 * roofline.all_reduce(batch * HIDDEN * 2, tp)
+    lm_head = roofline.gemm(batch, VOCAB / tp, HIDDEN, "bf16")
+    overhead = STEP_OVERHEAD_MS + LAYER_OVERHEAD_MS
+    expected = gemm + attention + comm + lm_head + overhead
+
+    got = decode_step_ms(
+        tiny, gpu, roofline, batch=batch, kv_len=kv_len, quantization="bf16", tp=tp
+    )
+    assert got == pytest.approx(float(expected), rel=1e-9)
+    terms = step_terms(
+        tiny,
+        gpu,
+        roofline,
+        quantization="bf16",
+        kv_dtype="bf16",
+        tp=tp,
+        dp=1,
+        ep=1,
+        decode_seqs=batch,
+        kv_len=kv_len,
+    )
+    assert terms.comm_ms == pytest.approx(float(comm))
+    assert terms.moe_ms == 0.0
+
+
+def test_decode_step_at_least_reads_the_weights(tiny, gpu, roofline):
+    weights = tiny.weight_bytes("bf16") - tiny.embedding_params * 2
+    lower_bound_ms = weights / (gpu.mem_bw_tb_s * 1e12) * 1e3
+    got = decode_step_ms(tiny, gpu, roofline, batch=1, kv_len=1, quantization="bf16")
+    assert lower_bound_ms < got < 20 * lower_bound_ms + STEP_OVERHEAD_MS + 1.0
+
+
+def test_prefill_grows_with_tokens_and_requests(tiny, gpu, roofline):
+    t = prefill_ms(tiny, gpu, roofline, isl=np.array([128, 1024, 8192]), quantization="bf16")
+    assert np.all(np.diff(t) > 0)
+    many = prefill_ms(tiny, gpu, roofline, isl=1024, batch=8, quantization="bf16")
+    assert many > t[1]
+
+
+def test_fractional_prefill_interpolates_between_none_and_one(tiny, gpu, roofline):
+    kwargs = {"quantization": "bf16", "kv_dtype": "bf16", "tp": 1, "dp": 1, "ep": 1}
+    share = [
+        float(
+            step_terms(
+                tiny,
+                gpu,
+                roofline,
+                decode_seqs=8,
+                kv_len=512,
+                prefill_seqs=p,
+                prefill_len=1024,
+                **kwargs,
+            ).total_ms
+        )
+        for p in (0.0, 0.5, 1.0)
+    ]
+    assert share[0] < share[1] < share[2]
+
+
+@pytest.mark.slow
+def test_closed_loop_prior_is_monotone_in_concurrency_and_input_length():
+    from optimizer.catalog import load_model_spec
+
+    gpu = get_gpu("h100_sxm")
+    model = load_model_spec("meta-llama/Llama-3.1-8B-Instruct")
+    conc = np.array([1, 4, 16, 64, 256, 1024, 4096])
+    prior = closed_loop_prior(
+        model,
+        gpu,
+        kernel_library(gpu),
+        quantization="bf16",
+        kv_dtype="bf16",
+        tp=1,
+        dp=1,
+        ep=1,
+        concurrency=conc,
+        isl=1024,
+        osl=512,
+    )
+    assert np.all(np.diff(prior.tpot_ms) >= 0)
+    assert np.all(np.diff(prior.ttft_ms) >= 0)
+    isl = np.array([128, 512, 2048, 8192])
+    by_isl = closed_loop_prior(
+        model,
+        gpu,
+        kernel_library(gpu),
+        quantization="bf16",
+        kv_dtype="bf16",
+        tp=1,
+        dp=1,
+        ep=1,
+        concurrency=64,
+        isl=isl,
+        osl=512,
+    )
+    assert np.all(np.diff(by_isl.tpot_ms) >= 0)
+    assert np.all(np.diff(by_isl.ttft_ms) >= 0)
+    frame = prior.to_frame()
+    assert len(frame) == len(conc)
+    assert {"ttft_ms", "tpot_ms", "decode_gemm_ms", "kv_capacity"} <= set(frame.columns)
+
+
+@pytest.mark.slow
+def test_moe_layers_add_expert_time():
+    from optimizer.catalog import load_model_spec
+
+    gpu = get_gpu("h200_sxm")
+    model = load_model_spec("openai/gpt-oss-120b")
+    terms = step_terms(
+        model,
+        gpu,
+        kernel_library(gpu),
+        quantization="mxfp4",
+        kv_dtype="bf16",
+        tp=np.array([1, 1]),
+        dp=1,
+        ep=1,
+        decode_seqs=np.array([1, 256]),
+        kv_len=1024,
+    )
+    assert np.all(terms.moe_ms > 0)
+    assert terms.moe_ms[1] > terms.moe_ms[0]

@@ -1,0 +1,56 @@
+"""Evaluation helpers and an accuracy smoke test on held-out concurrency sweeps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from optimizer.surrogate import (
+    aiconfigurator_rows,
+    architecture_groups,
+    dedupe_runs,
+    evaluate,
+    format_table,
+    metrics,
+)
+
+
+def test_metrics_by_hand():
+    measured = pd.DataFrame({"ttft_ms": [100.0, 200.0], "tpot_ms": [10.0, 20.0]})
+    pred = pd.DataFrame(
+        {
+            "ttft_ms": [110.0, 150.0],
+            "tpot_ms": [10.0, 30.0],
+            "ttft_ms_lo": [90.0, 160.0],
+            "ttft_ms_hi": [120.0, 170.0],
+            "tpot_ms_lo": [9.0, 25.0],
+            "tpot_ms_hi": [11.0, 35.0],
+        }
+    )
+    m = metrics(measured, pred)
+    assert m["ttft_mape"] == pytest.approx((0.1 + 0.25) / 2)
+    assert m["tpot_median_ape"] == pytest.approx(0.25)
+    assert m["ttft_coverage"] == 0.5 and m["tpot_coverage"] == 0.5
+
+
+def test_aiconfigurator_rows_and_architecture_groups(agg_runs):
+    runs = dedupe_runs(agg_runs)
+    assert int(aiconfigurator_rows(runs).sum()) == 757
+    groups = architecture_groups(runs)
+    by_model = dict(zip(runs["model"], groups, strict=True))
+    assert by_model["deepseek-ai/DeepSeek-R1"] == by_model["deepseek-ai/DeepSeek-V3"]
+    assert by_model["meta-llama/Llama-3.1-8B-Instruct"] != by_model["meta-llama/Llama-3.1-70B"]
+
+
+@pytest.mark.slow
+def test_unseen_configuration_accuracy_smoke(small_runs):
+    from optimizer.surrogate import Surrogate
+
+    results = evaluate(small_runs, Surrogate(max_iter=150), splits=("unseen", "prior"), n_splits=3)
+    unseen, prior = (r.figures for r in results)
+    assert unseen["tpot_mape"] < 0.35 and unseen["ttft_mape"] < 0.8
+    assert unseen["tpot_mape"] < prior["tpot_mape"]
+    assert 0.75 <= unseen["tpot_coverage"] <= 0.99
+    assert "unseen configuration" in format_table(results)
+    assert np.isfinite(unseen["ttft_median_ape"])

@@ -1,0 +1,116 @@
+"""The surrogate's scikit-learn contract, its input checks, and that it ignores targets."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+
+from optimizer.errors import EpoptError, InvalidInputError
+from optimizer.surrogate import (
+    PREDICTION_COLUMNS,
+    NotFittedError,
+    Surrogate,
+    dedupe_runs,
+    fit_log_band,
+)
+
+
+def test_init_only_stores_parameters():
+    model = Surrogate(max_iter=7, random_state=3)
+    assert model.get_params()["max_iter"] == 7
+    assert not [k for k in vars(model) if k.endswith("_")]
+
+
+def test_get_set_params_round_trip():
+    model = Surrogate()
+    params = model.get_params()
+    other = Surrogate().set_params(**{**params, "learning_rate": 0.2})
+    assert other.get_params()["learning_rate"] == 0.2
+    assert clone(model).get_params() == params
+
+
+def test_predict_before_fit_raises(small_runs):
+    with pytest.raises(NotFittedError, match="not fitted"):
+        Surrogate().predict(small_runs.head(3))
+
+
+def test_fit_returns_self_and_learned_state(small_runs):
+    model = Surrogate(max_iter=10, cv_folds=2)
+    assert model.fit(small_runs.head(300)) is model
+    assert set(model.estimators_) == {"ttft_ms", "tpot_ms"}
+    assert model.n_features_in_ == len(model.feature_names_in_)
+
+
+def test_predict_shape_index_and_bounds(fitted, small_runs):
+    rows = small_runs.sample(50, random_state=1)
+    pred = fitted.predict(rows)
+    assert list(pred.columns) == list(PREDICTION_COLUMNS)
+    assert pred.index.equals(rows.index)
+    assert (pred > 0).all().all()
+    for t in ("ttft_ms", "tpot_ms"):
+        assert (pred[f"{t}_lo"] <= pred[t]).all() and (pred[t] <= pred[f"{t}_hi"]).all()
+
+
+def test_predict_never_reads_targets(fitted, small_runs):
+    rows = small_runs.sample(40, random_state=2)
+    shuffled = rows.copy()
+    rng = np.random.default_rng(0)
+    for col in [c for c in rows.columns if c.endswith("_ms") or c in ("output_tok_s",)]:
+        shuffled[col] = rng.permutation(rows[col].to_numpy())
+    dropped = rows.drop(columns=["ttft_ms", "tpot_ms"])
+    pd.testing.assert_frame_equal(fitted.predict(rows), fitted.predict(shuffled))
+    pd.testing.assert_frame_equal(fitted.predict(rows), fitted.predict(dropped))
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        ("gpu", "tpu_v9", "unknown GPU"),
+        ("model", "nobody/no-such-model", "cannot model"),
+        ("engine", "llama.cpp", "unknown value"),
+        ("tp", 0, "whole number"),
+        ("mode", "disagg", "not modelled"),
+        ("pp", 2, "pipeline"),
+    ],
+)
+def test_bad_row_is_named(fitted, small_runs, column, value, reason):
+    rows = small_runs.head(5).copy()
+    rows[column] = rows[column].astype(object)
+    label = rows.index[3]
+    rows.loc[label, column] = value
+    with pytest.raises(EpoptError, match=reason) as info:
+        fitted.predict(rows)
+    assert f"row {int(label)}:" in str(info.value)
+
+
+def test_missing_column_is_named(fitted, small_runs):
+    with pytest.raises(InvalidInputError, match="concurrency"):
+        fitted.predict(small_runs.head(3).drop(columns=["concurrency"]))
+
+
+def test_fit_rejects_missing_or_bad_targets(small_runs):
+    with pytest.raises(InvalidInputError, match="tpot_ms"):
+        Surrogate().fit(small_runs.drop(columns=["tpot_ms"]))
+    bad = small_runs.head(20).copy()
+    bad.loc[bad.index[4], "ttft_ms"] = -1.0
+    with pytest.raises(InvalidInputError, match=f"row {int(bad.index[4])}: ttft_ms"):
+        Surrogate().fit(bad)
+
+
+def test_dedupe_drops_exact_repeats_only(small_runs):
+    rows = small_runs.head(10)
+    doubled = pd.concat([rows, rows.iloc[:3]])
+    assert len(dedupe_runs(doubled)) == len(dedupe_runs(rows))
+
+
+def test_log_band_covers_its_calibration_residuals():
+    residuals = np.random.default_rng(0).normal(0.0, 0.2, 2000)
+    band = fit_log_band(residuals, 0.9)
+    inside = np.mean((residuals >= band.lo) & (residuals <= band.hi))
+    assert 0.89 <= inside <= 0.92
+    lo, hi = band.apply([10.0])
+    assert lo[0] < 10.0 < hi[0]
+    with pytest.raises(InvalidInputError):
+        fit_log_band(residuals, 1.5)
