@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from functools import lru_cache, partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -351,16 +351,10 @@ class KernelLibrary:
     ) -> np.ndarray:
         """Latency (ms) of causal prefill attention (per-GPU head counts); see
         :meth:`~optimizer.perf.operators.ContextAttentionModel.predict`."""
-        kv = format_values(kv_dtype, parse_kv_dtype, "kv_dtype")
-        args = (batch, isl, num_heads, num_kv_heads, head_dim, kv, window)
-        model = self._fitted("context_attention", ContextAttentionModel)
-        out = model.predict(*args, strict=False) if model is not None else None
-        return self._fill(
-            out,
-            lambda rows: self.roofline_for("context_attention").context_attention(
-                *_take(rows, *args)
-            ),
-            *args,
+        return self._attention(
+            "context_attention",
+            ContextAttentionModel,
+            (batch, isl, num_heads, num_kv_heads, head_dim, kv_dtype, window),
         )
 
     def generation_attention(
@@ -375,16 +369,26 @@ class KernelLibrary:
     ) -> np.ndarray:
         """Latency (ms) of one decode step's attention (per-GPU head counts); see
         :meth:`~optimizer.perf.operators.GenerationAttentionModel.predict`."""
-        kv = format_values(kv_dtype, parse_kv_dtype, "kv_dtype")
-        args = (batch, kv_len, num_heads, num_kv_heads, head_dim, kv, window)
-        model = self._fitted("generation_attention", GenerationAttentionModel)
+        return self._attention(
+            "generation_attention",
+            GenerationAttentionModel,
+            (batch, kv_len, num_heads, num_kv_heads, head_dim, kv_dtype, window),
+        )
+
+    def _attention(
+        self,
+        op: str,
+        model_type: type[ContextAttentionModel] | type[GenerationAttentionModel],
+        args: tuple[Any, ...],
+    ) -> np.ndarray:
+        """Measured model of ``op`` where it covers the shapes, roofline elsewhere; ``args``
+        end with ``kv_dtype, window``."""
+        *shapes, kv_dtype, window = args
+        args = (*shapes, format_values(kv_dtype, parse_kv_dtype, "kv_dtype"), window)
+        model = self._fitted(op, model_type)
         out = model.predict(*args, strict=False) if model is not None else None
         return self._fill(
-            out,
-            lambda rows: self.roofline_for("generation_attention").generation_attention(
-                *_take(rows, *args)
-            ),
-            *args,
+            out, lambda rows: getattr(self.roofline_for(op), op)(*_take(rows, *args)), *args
         )
 
     def moe(
