@@ -373,7 +373,7 @@ class GridFamily:
         self.grid = grid
         if grid.shape[0] != len(self.keys):
             raise ValueError("the grid's first axis must have one entry per key")
-        self._index = pd.MultiIndex.from_tuples(self.keys, names=self.key_names)
+        self._positions = {key: i for i, key in enumerate(self.keys)}
 
     @classmethod
     def from_frame(
@@ -414,10 +414,41 @@ class GridFamily:
         return cls(keys, key_columns, size_columns, grid)
 
     def codes(self, *key_arrays: ArrayLike) -> np.ndarray:
-        """Position of each query's key in :attr:`keys`, ``-1`` where the key is unknown."""
-        arrays = np.broadcast_arrays(*[np.asarray(a, dtype=object) for a in key_arrays])
-        query = pd.MultiIndex.from_arrays([a.reshape(-1) for a in arrays], names=self.key_names)
-        return self._index.get_indexer(query).reshape(arrays[0].shape)
+        """Position of each query's key in :attr:`keys`, ``-1`` where the key is unknown.
+
+        Queries are factorised column by column and only their distinct combinations are
+        looked up (a dictionary probe each): a query batch usually holds a handful of
+        distinct keys, so this costs O(rows) numpy work plus O(distinct) Python work.
+        """
+        shape = np.broadcast_shapes(*(np.shape(a) for a in key_arrays))
+        constant: dict[int, object] = {}
+        varying: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        for i, array in enumerate(key_arrays):
+            values = np.asarray(array)
+            if values.size == 1:
+                constant[i] = values.reshape(-1)[0]
+                continue
+            flat = np.broadcast_to(values, shape).reshape(-1)
+            codes, uniques = pd.factorize(flat, use_na_sentinel=False)
+            if len(uniques) == 1:
+                constant[i] = uniques[0]
+            else:
+                varying[i] = (codes, np.asarray(uniques, dtype=object))
+        n_keys = len(key_arrays)
+
+        def position(digits: tuple[int, ...]) -> int:
+            it = iter(digits)
+            key = tuple(
+                constant[i] if i in constant else varying[i][1][next(it)] for i in range(n_keys)
+            )
+            return self._positions.get(key, -1)
+
+        if not varying:
+            return np.full(shape, position(()), dtype=np.int64)
+        digits = np.stack([codes for codes, _ in varying.values()], axis=1)
+        distinct, inverse = np.unique(digits, axis=0, return_inverse=True)
+        positions = np.array([position(tuple(row)) for row in distinct.tolist()], dtype=np.int64)
+        return positions[inverse.reshape(-1)].reshape(shape)
 
     def __contains__(self, key: object) -> bool:
         return (key if isinstance(key, tuple) else (key,)) in set(self.keys)

@@ -511,33 +511,33 @@ def closed_loop_prior(
     )
     batch = np.maximum(conc / dp_, 1.0)
     kv_len = isl_ + osl_ / 2.0
-    common = {"quantization": quantization, "kv_dtype": kv_dtype, "tp": tp_, "dp": dp_, "ep": ep_}
 
     arrivals = batch / np.maximum(osl_, 1.0)
-    decode = step_terms(
+    together = np.maximum(arrivals, 1.0)
+    none = np.zeros(shape)
+    # The four steps of the estimate, evaluated in one vectorised call (stacked on a
+    # leading axis): the mixed decode step, the pure decode step, the step that
+    # prefills the arriving requests next to the running decodes, the burst prefill.
+    stacked = step_terms(
         model,
         gpu,
         library,
-        decode_seqs=batch,
-        kv_len=kv_len,
-        prefill_seqs=arrivals,
-        prefill_len=isl_,
-        **common,
+        decode_seqs=np.stack([batch, batch, batch, none]),
+        kv_len=np.stack([kv_len, kv_len, kv_len, np.ones(shape)]),
+        prefill_seqs=np.stack([arrivals, none, together, batch]),
+        prefill_len=np.broadcast_to(isl_, (4, *shape)),
+        quantization=quantization,
+        kv_dtype=kv_dtype,
+        tp=np.broadcast_to(tp_, (4, *shape)),
+        dp=np.broadcast_to(dp_, (4, *shape)),
+        ep=np.broadcast_to(ep_, (4, *shape)),
+    )
+    decode, pure_decode, prefill, burst_terms = (
+        StepTerms(**{f.name: getattr(stacked, f.name)[i] for f in fields(StepTerms)})
+        for i in range(4)
     )
     tpot = decode.total_ms
-    pure_decode = step_terms(model, gpu, library, decode_seqs=batch, kv_len=kv_len, **common)
-    together = np.maximum(arrivals, 1.0)
-    prefill = step_terms(
-        model,
-        gpu,
-        library,
-        decode_seqs=batch,
-        kv_len=kv_len,
-        prefill_seqs=together,
-        prefill_len=isl_,
-        **common,
-    )
-    burst = step_terms(model, gpu, library, prefill_seqs=batch, prefill_len=isl_, **common).total_ms
+    burst = burst_terms.total_ms
 
     capacity = _kv_capacity(model, gpu, quantization, kv_dtype, tp_, dp_, isl_ + osl_)
     queue = np.maximum(batch / capacity - 1.0, 0.0) * osl_ * tpot

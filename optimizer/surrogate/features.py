@@ -14,7 +14,7 @@ hardware, so the surrogate's predictions do too, by construction (see
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -26,6 +26,7 @@ from optimizer.domain.enums import Engine, KVCacheDtype, Quantization
 from optimizer.domain.gpu import GPUSpec
 from optimizer.domain.model_spec import ModelSpec
 from optimizer.errors import EpoptError, InvalidInputError
+from optimizer.perf.dtypes import PEAK_FLOPS_FIELD
 from optimizer.perf.step import closed_loop_prior, kernel_library
 
 __all__ = [
@@ -234,10 +235,11 @@ def prior_frame(resolved: Resolved) -> pd.DataFrame:
     """
     frame = resolved.frame
     knobs = ["tp", "dp", "ep", "concurrency", "isl", "osl"]
-    parts = []
-    for key, group in frame.groupby(list(_PRIOR_KEYS), sort=False):
+    values = frame[knobs].to_numpy(np.int64)
+    columns: dict[str, np.ndarray] = {}
+    for key, positions in frame.groupby(list(_PRIOR_KEYS), sort=False).indices.items():
         model_id, gpu_id, quantization, kv = key
-        unique = group[knobs].drop_duplicates()
+        unique, inverse = np.unique(values[positions], axis=0, return_inverse=True)
         gpu = resolved.gpus[gpu_id]
         prior = closed_loop_prior(
             resolved.models[model_id],
@@ -245,14 +247,21 @@ def prior_frame(resolved: Resolved) -> pd.DataFrame:
             kernel_library(gpu),
             quantization=quantization,
             kv_dtype=kv,
-            **{k: unique[k].to_numpy() for k in knobs},
+            **{k: unique[:, i] for i, k in enumerate(knobs)},
         ).to_frame()
-        prior[knobs] = unique.to_numpy()
-        merged = group[knobs].reset_index().merge(prior, on=knobs, how="left")
-        parts.append(merged.set_index(merged.columns[0]).drop(columns=knobs))
-    out = pd.concat(parts)
-    out.index.name = frame.index.name
-    return out.loc[frame.index] if frame.index.is_unique else out.reindex(frame.index)
+        for name in prior.columns:
+            out = columns.setdefault(name, np.empty(len(frame)))
+            out[positions] = prior[name].to_numpy()[inverse.reshape(-1)]
+    return pd.DataFrame(columns, index=frame.index)
+
+
+def _peak_tflops(gpu: GPUSpec, quantization: str) -> float:
+    """Dense peak TFLOPS of the GPU in the weight format (BF16 where it has no figure)."""
+    for name in PEAK_FLOPS_FIELD[Quantization(quantization)]:
+        value = getattr(gpu, name)
+        if value is not None:
+            return float(value)
+    return float(gpu.bf16_tflops or 1.0)
 
 
 def _log(values: pd.Series | np.ndarray) -> np.ndarray:
@@ -262,30 +271,34 @@ def _log(values: pd.Series | np.ndarray) -> np.ndarray:
 def build_features(resolved: Resolved, prior: pd.DataFrame) -> pd.DataFrame:
     """The learned model's input: one row per configuration, columns :data:`FEATURES`."""
     frame = resolved.frame
-    models = frame["model"].map(resolved.models)
-    gpus = frame["gpu"].map(resolved.gpus)
     q = frame["quantization"].astype(str)
+    kv = frame["kv_cache_dtype"].astype(str)
+    # Catalog figures are computed once per distinct model, GPU or pairing and gathered
+    # back to the rows (a per-row Python loop would dominate predict on large batches).
+    model_codes, model_ids = pd.factorize(frame["model"])
+    gpu_codes, gpu_ids = pd.factorize(frame["gpu"])
+    models = [resolved.models[m] for m in model_ids]
+    gpus = [resolved.gpus[g] for g in gpu_ids]
 
     def spec(attr: str) -> np.ndarray:
-        return np.array([getattr(m, attr) for m in models], dtype=np.float64)
+        return np.array([float(getattr(m, attr)) for m in models])[model_codes]
 
-    def peak(g: GPUSpec, fmt: str) -> float:
-        from optimizer.perf.dtypes import PEAK_FLOPS_FIELD
+    def gpu_figure(attr: str) -> np.ndarray:
+        return np.array([float(getattr(g, attr)) for g in gpus])[gpu_codes]
 
-        for name in PEAK_FLOPS_FIELD[Quantization(fmt)]:
-            value = getattr(g, name)
-            if value is not None:
-                return float(value)
-        return float(g.bf16_tflops or 1.0)
+    def per_pair(
+        codes: np.ndarray, labels: pd.Series, fn: Callable[[int, int], float]
+    ) -> np.ndarray:
+        label_codes, label_values = pd.factorize(labels)
+        pairs, inverse = np.unique(codes * len(label_values) + label_codes, return_inverse=True)
+        table = [fn(*divmod(int(p), len(label_values))) for p in pairs]
+        return np.array(table, dtype=np.float64)[inverse.reshape(-1)]
 
     tp, dp = frame["tp"].to_numpy(float), frame["dp"].to_numpy(float)
-    weight_bytes = np.array(
-        [m.weight_bytes(fmt) for m, fmt in zip(models, q, strict=True)], dtype=np.float64
-    )
-    kv_token = np.array(
-        [m.kv_bytes_per_token(kv) for m, kv in zip(models, frame["kv_cache_dtype"], strict=True)],
-        dtype=np.float64,
-    )
+    q_values, kv_values = pd.unique(q), pd.unique(kv)
+    weight_bytes = per_pair(model_codes, q, lambda m, f: models[m].weight_bytes(q_values[f]))
+    kv_token = per_pair(model_codes, kv, lambda m, d: models[m].kv_bytes_per_token(kv_values[d]))
+    peak_tflops = per_pair(gpu_codes, q, lambda g, f: _peak_tflops(gpus[g], q_values[f]))
     out = pd.DataFrame(
         {
             "log_prior_ttft": _log(prior["ttft_ms"]),
@@ -305,9 +318,9 @@ def build_features(resolved: Resolved, prior: pd.DataFrame) -> pd.DataFrame:
             "log_concurrency": np.log(frame["concurrency"].to_numpy(float)),
             "log_batch": np.log(prior["batch"].to_numpy(float)),
             "log_isl": np.log(frame["isl"].to_numpy(float)),
-            "log_mem_bw": np.log([g.mem_bw_tb_s for g in gpus]),
-            "log_peak_tflops": np.log([peak(g, fmt) for g, fmt in zip(gpus, q, strict=True)]),
-            "log_interconnect": np.log([g.interconnect_gb_s for g in gpus]),
+            "log_mem_bw": np.log(gpu_figure("mem_bw_tb_s")),
+            "log_peak_tflops": np.log(peak_tflops),
+            "log_interconnect": np.log(gpu_figure("interconnect_gb_s")),
             "log_osl": np.log(frame["osl"].to_numpy(float)),
             "log_tp": np.log(tp),
             "log_dp": np.log(dp),
@@ -319,7 +332,9 @@ def build_features(resolved: Resolved, prior: pd.DataFrame) -> pd.DataFrame:
             "log_kv_bytes_per_token": np.log(np.maximum(kv_token, 1.0)),
             "num_experts": spec("num_experts"),
             "experts_per_token": spec("experts_per_token"),
-            "is_mla": np.array([m.attention == "mla" for m in models], dtype=np.float64),
+            "is_mla": np.array([m.attention == "mla" for m in models], dtype=np.float64)[
+                model_codes
+            ],
             "linear_layer_share": spec("num_linear_attention_layers") / spec("num_layers"),
             "engine": pd.Categorical(frame["engine"], categories=[e.value for e in Engine]),
             "quantization": pd.Categorical(q, categories=[x.value for x in Quantization]),

@@ -151,10 +151,7 @@ class OperatorModel(ABC):
         self._check_fitted()
         shape = np.broadcast_shapes(*(np.shape(a) for a in (*keys, *sizes)))
         grid = self.families_.get(family)
-        if grid is None:
-            codes = np.full(shape, -1)
-        else:
-            codes = grid.codes(*(np.broadcast_to(np.asarray(k, dtype=object), shape) for k in keys))
+        codes = np.full(shape, -1) if grid is None else np.broadcast_to(grid.codes(*keys), shape)
         out = np.full(shape, np.nan)
         known = codes >= 0
         if strict and not known.all():
