@@ -28,7 +28,13 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold
 
-from optimizer.surrogate.features import TARGETS, build_features, prior_frame, resolve_rows
+from optimizer.surrogate.features import (
+    TARGETS,
+    architecture_key,
+    build_features,
+    prior_frame,
+    resolve_rows,
+)
 from optimizer.surrogate.model import Surrogate, dedupe_runs, sweep_groups
 
 __all__ = [
@@ -103,13 +109,10 @@ def architecture_groups(runs: pd.DataFrame) -> pd.Series:
     """One label per model architecture: checkpoints with identical shapes share it
     (the label is the first model id of the group, in row order)."""
     resolved = resolve_rows(runs)
-    signature: dict[str, str] = {}
     first: dict[str, str] = {}
+    signature: dict[str, str] = {}
     for model_id, spec in resolved.models.items():
-        shape = spec.model_dump(exclude={"model_id", "native_quantization"})
-        key = repr(sorted(shape.items()))
-        first.setdefault(key, model_id)
-        signature[model_id] = first[key]
+        signature[model_id] = first.setdefault(architecture_key(spec), model_id)
     return runs["model"].map(signature)
 
 
@@ -133,7 +136,7 @@ class _Design:
         if not intervals:
             model.set_params(cv_folds=0)
         model._fit_design(self.X.iloc[train], self.prior.iloc[train], self.runs.iloc[train])
-        return model._predict_design(self.X.iloc[test], self.prior.iloc[test])
+        return model._predict_design(self.X.iloc[test], self.prior.iloc[test], self.runs.iloc[test])
 
 
 def _held_out(labels: pd.Series, values: tuple[str, ...] | None = None) -> Iterator[np.ndarray]:

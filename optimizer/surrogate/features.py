@@ -33,9 +33,11 @@ __all__ = [
     "CATEGORICAL",
     "FEATURES",
     "MONOTONE",
+    "MONOTONE_BY_TARGET",
     "REQUIRED_COLUMNS",
     "TARGETS",
     "Resolved",
+    "architecture_key",
     "build_features",
     "prior_frame",
     "resolve_rows",
@@ -100,7 +102,21 @@ _FREE = (
 CATEGORICAL: tuple[str, ...] = ("engine", "quantization")
 MONOTONE: dict[str, int] = {**_WORKLOAD, **_HARDWARE, **dict.fromkeys(_FREE, 0)}
 MONOTONE.update(dict.fromkeys(CATEGORICAL, 0))
+MONOTONE["log_interarrival"] = 1
 FEATURES: tuple[str, ...] = tuple(MONOTONE)
+
+# TTFT needs to be monotone in input length and hardware only (measured closed-loop
+# TTFT falls with concurrency at first on some engines, as the first wave's burst is
+# amortised over more requests). Features that only concurrency moves are free for it.
+# ``log_interarrival`` (the prior's end-to-end latency over the clients: the mean gap
+# between arrivals) helps TTFT but falls with concurrency, so TPOT -- which must not
+# fall with concurrency -- does not see it.
+_TTFT_FREE = ("log_concurrency", "log_batch", "log_kv_pressure")
+MONOTONE_BY_TARGET: dict[str, dict[str, int]] = {
+    "ttft_ms": {**MONOTONE, **dict.fromkeys(_TTFT_FREE, 0)},
+    "tpot_ms": {k: v for k, v in MONOTONE.items() if k != "log_interarrival"},
+}
+"""Per target: its features and their monotone constraints (a subset of :data:`FEATURES`)."""
 
 
 @dataclass(frozen=True)
@@ -121,6 +137,13 @@ class Resolved:
 @lru_cache(maxsize=256)
 def _catalog_model(model_id: str) -> ModelSpec:
     return load_model_spec(model_id)
+
+
+def architecture_key(spec: ModelSpec) -> str:
+    """A model's shapes as text: checkpoints of one architecture (a base model and its
+    fine-tunes or re-quantized exports) share it, whatever their id or native format."""
+    shape = spec.model_dump(exclude={"model_id", "native_quantization"})
+    return repr(sorted(shape.items()))
 
 
 def row_field(label: Hashable, field: str) -> str:
@@ -222,29 +245,31 @@ def resolve_rows(
     return Resolved(frame, models, gpus)
 
 
-_PRIOR_KEYS = ("model", "gpu", "quantization", "kv_cache_dtype")
+_PRIOR_KEYS = ("model", "gpu", "engine", "quantization", "kv_cache_dtype")
 
 
 def prior_frame(resolved: Resolved) -> pd.DataFrame:
     """The operator prior of every row (columns of
     :meth:`~optimizer.perf.step.ClosedLoopPrior.to_frame`), same index.
 
-    Rows are evaluated per (model, GPU, format, KV dtype) at once, vectorised over
-    their parallel degrees, concurrencies and lengths, and only on distinct knob
-    combinations.
+    Rows are evaluated per (model, GPU, engine, format, KV dtype) at once, vectorised
+    over their parallel degrees, concurrencies and lengths, and only on distinct knob
+    combinations. Operators are timed from the kernel tables measured with the row's
+    own engine (each engine ships its own GEMM, attention and MoE kernels: vLLM's FP8
+    MoE on Hopper measures up to 8x slower than SGLang's for some expert shapes).
     """
     frame = resolved.frame
     knobs = ["tp", "dp", "ep", "concurrency", "isl", "osl"]
     values = frame[knobs].to_numpy(np.int64)
     columns: dict[str, np.ndarray] = {}
     for key, positions in frame.groupby(list(_PRIOR_KEYS), sort=False).indices.items():
-        model_id, gpu_id, quantization, kv = key
+        model_id, gpu_id, engine, quantization, kv = key
         unique, inverse = np.unique(values[positions], axis=0, return_inverse=True)
         gpu = resolved.gpus[gpu_id]
         prior = closed_loop_prior(
             resolved.models[model_id],
             gpu,
-            kernel_library(gpu),
+            kernel_library(gpu, engine),
             quantization=quantization,
             kv_dtype=kv,
             **{k: unique[:, i] for i, k in enumerate(knobs)},
@@ -315,6 +340,10 @@ def build_features(resolved: Resolved, prior: pd.DataFrame) -> pd.DataFrame:
             "log_compute": _log(prior["compute_ms"]),
             "log_weight_read": _log(prior["weight_read_ms"]),
             "log_kv_pressure": np.log(prior["batch"].to_numpy() / prior["kv_capacity"].to_numpy()),
+            "log_interarrival": _log(
+                (prior["ttft_ms"] + frame["osl"].to_numpy(float) * prior["tpot_ms"])
+                / frame["concurrency"].to_numpy(float)
+            ),
             "log_concurrency": np.log(frame["concurrency"].to_numpy(float)),
             "log_batch": np.log(prior["batch"].to_numpy(float)),
             "log_isl": np.log(frame["isl"].to_numpy(float)),

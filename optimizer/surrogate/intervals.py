@@ -34,6 +34,11 @@ class LogBand:
     hi: float
     coverage: float
 
+    @property
+    def width(self) -> float:
+        """Width of the band in log space (``hi - lo``)."""
+        return self.hi - self.lo
+
     def apply(self, prediction: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
         """Lower and upper bounds around positive predictions."""
         pred = np.asarray(prediction, dtype=np.float64)

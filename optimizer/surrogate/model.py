@@ -3,11 +3,14 @@
 For each target (TTFT, TPOT) the surrogate learns ``log(measured / baseline)`` with a
 gradient-boosted tree ensemble (scikit-learn ``HistGradientBoostingRegressor``) on the
 physics features of :mod:`optimizer.surrogate.features` (the operator prior's TTFT,
-TPOT and their terms among them), under monotonic constraints: the learned factor never
-decreases with a feature that grows with concurrency or input length and never
-increases with a hardware peak. The ``baseline`` is the workload-independent floor of a
-step (per-GPU weight read time plus the fixed step overhead), which itself only shrinks
-on faster hardware, so predictions are monotone by construction.
+TPOT and their terms among them), under monotonic constraints
+(:data:`~optimizer.surrogate.features.MONOTONE_BY_TARGET`): the learned factor never
+decreases with a feature that grows with input length (and, for TPOT, concurrency) or
+with one of the prior's times, and never increases with a hardware peak. The
+``baseline`` is the workload-independent floor of a step (per-GPU weight read time plus
+the fixed step overhead), which itself only shrinks on faster hardware, so predictions
+are monotone by construction: TPOT in concurrency and input length, TTFT in input
+length, both in hardware speed.
 
 Why not learn ``log(measured / prior)``? The measured/prior ratio *falls* with
 concurrency where the prior over-estimates large batches, so a correction constrained
@@ -43,21 +46,24 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import GroupKFold
 from threadpoolctl import threadpool_limits
 
+from optimizer.catalog import load_model_spec
 from optimizer.domain.gpu import GPUSpec
 from optimizer.domain.model_spec import ModelSpec
 from optimizer.errors import InvalidInputError
 from optimizer.surrogate.features import (
     CATEGORICAL,
     FEATURES,
-    MONOTONE,
+    MONOTONE_BY_TARGET,
     REQUIRED_COLUMNS,
     TARGETS,
+    architecture_key,
     build_features,
     prior_frame,
     resolve_rows,
     row_field,
 )
 from optimizer.surrogate.intervals import LogBand, fit_log_band
+from optimizer.surrogate.shift import ShiftCorrection, blend, fit_shift_correction
 
 __all__ = [
     "PREDICTION_COLUMNS",
@@ -173,7 +179,7 @@ class Surrogate(BaseEstimator):
         self.random_state = random_state
 
     # --- fitting --------------------------------------------------------------------
-    def _regressor(self) -> HistGradientBoostingRegressor:
+    def _regressor(self, target: str) -> HistGradientBoostingRegressor:
         return HistGradientBoostingRegressor(
             loss="squared_error",
             max_iter=self.max_iter,
@@ -181,7 +187,7 @@ class Surrogate(BaseEstimator):
             max_leaf_nodes=self.max_leaf_nodes,
             min_samples_leaf=self.min_samples_leaf,
             l2_regularization=self.l2_regularization,
-            monotonic_cst={name: MONOTONE[name] for name in FEATURES},
+            monotonic_cst=MONOTONE_BY_TARGET[target],
             categorical_features=list(CATEGORICAL),
             early_stopping=False,
             random_state=self.random_state,
@@ -235,27 +241,89 @@ class Surrogate(BaseEstimator):
         self.estimators_: dict[str, HistGradientBoostingRegressor] = {}
         self.bands_: dict[str, LogBand] = {}
         self.oof_residuals_: dict[str, np.ndarray] = {}
-        log_base = np.log(baseline_ms(prior))
         self.prior_floor_: dict[str, float] = {}
+        architectures = self._architectures(runs["model"])
+        gpus = runs["gpu"].astype(str).to_numpy()
+        shift_groups = {"model": architectures, "gpu": gpus}
+        self.shift_: dict[str, dict[str, ShiftCorrection]] = {kind: {} for kind in shift_groups}
+        strata = self._strata(runs["model"])
+        by_stratum = [(name, strata == name) for name in np.unique(strata)]
+        log_base = np.log(baseline_ms(prior))
         for target in TARGETS:
             log_y = np.log(runs[target].to_numpy(float))
-            ratio = log_y - np.log(prior[target].to_numpy(float))
-            self.prior_floor_[target] = float(np.exp(np.quantile(ratio, PRIOR_FLOOR_QUANTILE)))
-            y_corr = log_y - log_base
-            oof = np.full(len(runs), np.nan)
+            log_prior = np.log(prior[target].to_numpy(float))
+            self.prior_floor_[target] = float(
+                np.exp(np.quantile(log_y - log_prior, PRIOR_FLOOR_QUANTILE))
+            )
             if folds >= 2:
-                for train, test in GroupKFold(n_splits=folds).split(X, groups=groups):
-                    est = self._regressor().fit(X.iloc[train], y_corr[train])
-                    oof[test] = est.predict(X.iloc[test])
-                log_floor = np.log(prior[target].to_numpy(float) * self.prior_floor_[target])
-                oof = np.maximum(oof, log_floor - log_base)
-                self.oof_residuals_[target] = y_corr - oof
+                oof = self._out_of_fold(X, prior, log_y, target, groups, folds)
+                self.oof_residuals_[target] = log_y - oof
                 self.bands_[target] = fit_log_band(self.oof_residuals_[target], self.coverage)
-            self.estimators_[target] = self._regressor().fit(X, y_corr)
+            for kind, labels in shift_groups.items():
+                n_groups = len(np.unique(labels))
+                if self.cv_folds >= 2 and n_groups >= 2:
+                    k = min(self.cv_folds, n_groups)
+                    oof = self._out_of_fold(X, prior, log_y, target, labels, k)
+                    for stratum, rows in (("*", np.ones(len(oof), bool)), *by_stratum):
+                        if stratum == "*" or len(np.unique(labels[rows])) >= 2:
+                            self.shift_[kind][f"{target}/{stratum}"] = fit_shift_correction(
+                                oof[rows], log_prior[rows], log_y[rows], labels[rows], self.coverage
+                            )
+            columns = list(MONOTONE_BY_TARGET[target])
+            self.estimators_[target] = self._regressor(target).fit(X[columns], log_y - log_base)
+        self.train_architectures_ = np.unique(architectures)
+        self.train_gpus_ = np.unique(gpus)
         self.feature_names_in_ = np.array(FEATURES, dtype=object)
         self.n_features_in_ = len(FEATURES)
         self.n_train_rows_ = len(runs)
         return self
+
+    def _out_of_fold(
+        self,
+        X: pd.DataFrame,
+        prior: pd.DataFrame,
+        log_y: np.ndarray,
+        target: str,
+        groups: np.ndarray,
+        folds: int,
+    ) -> np.ndarray:
+        """Log predictions of every row by a fit that did not see the row's group."""
+        columns = list(MONOTONE_BY_TARGET[target])
+        log_base = np.log(baseline_ms(prior))
+        oof = np.full(len(X), np.nan)
+        for train, test in GroupKFold(n_splits=folds).split(X, groups=groups):
+            est = self._regressor(target).fit(
+                X[columns].iloc[train], log_y[train] - log_base[train]
+            )
+            oof[test] = est.predict(X[columns].iloc[test])
+        return np.log(self._floored(np.exp(oof) * baseline_ms(prior), prior, target))
+
+    def _floored(self, prediction: np.ndarray, prior: pd.DataFrame, target: str) -> np.ndarray:
+        """The learned prediction, floored by the scaled prior (and TPOT by the FLOPs)."""
+        floor = prior[target].to_numpy(np.float64) * self.prior_floor_[target]
+        if target == "tpot_ms":
+            floor = np.maximum(floor, prior["compute_ms"].to_numpy(np.float64))
+        return np.maximum(prediction, floor)
+
+    def _architectures(self, model_ids: pd.Series) -> np.ndarray:
+        """Architecture key of every row's model (see :func:`architecture_key`)."""
+        keys = {m: architecture_key(self._model_spec(str(m))) for m in model_ids.unique()}
+        return model_ids.map(keys).to_numpy(dtype=object).astype(str)
+
+    def _strata(self, model_ids: pd.Series) -> np.ndarray:
+        """``moe`` or ``dense`` for every row's model: the prior times mixture-of-experts
+        layers (routing, expert parallelism, grouped GEMMs) less surely than dense ones,
+        so each kind gets its own weight on the prior when the model is new."""
+        kinds = {
+            m: "moe" if self._model_spec(str(m)).num_experts > 0 else "dense"
+            for m in model_ids.unique()
+        }
+        return model_ids.map(kinds).to_numpy(dtype=object).astype(str)
+
+    def _model_spec(self, model_id: str) -> ModelSpec:
+        if self.models and model_id in self.models:
+            return self.models[model_id]
+        return load_model_spec(model_id)
 
     # --- prediction -----------------------------------------------------------------
     def predict(self, rows: pd.DataFrame) -> pd.DataFrame:
@@ -278,20 +346,49 @@ class Surrogate(BaseEstimator):
             raise NotFittedError()
         knobs = [c for c in (*REQUIRED_COLUMNS, "kv_cache_dtype", "pp", "mode") if c in rows]
         X, prior = self._design(rows[knobs])
-        return self._predict_design(X, prior)
+        return self._predict_design(X, prior, rows)
 
-    def _predict_design(self, X: pd.DataFrame, prior: pd.DataFrame) -> pd.DataFrame:
-        """Predict from precomputed features and prior (same index)."""
+    def _predict_design(
+        self, X: pd.DataFrame, prior: pd.DataFrame, rows: pd.DataFrame
+    ) -> pd.DataFrame:
+        """Predict from precomputed features and prior (same index as ``rows``).
+
+        Rows whose model architecture or GPU the training runs did not hold lean on the
+        prior by the fitted :class:`~optimizer.surrogate.shift.ShiftCorrection` weight
+        (the larger one when both are new) and get that correction's wider band.
+        """
+        unseen = {
+            "model": ~np.isin(self._architectures(rows["model"]), self.train_architectures_),
+            "gpu": ~np.isin(rows["gpu"].astype(str).to_numpy(), self.train_gpus_),
+        }
+        strata = self._strata(rows["model"])
         out = pd.DataFrame(index=X.index)
         for target in TARGETS:
+            columns = list(MONOTONE_BY_TARGET[target])
             with threadpool_limits(limits=1, user_api="openmp"):
-                factor = np.exp(self.estimators_[target].predict(X))
-            floor = prior[target].to_numpy(np.float64) * self.prior_floor_[target]
-            if target == "tpot_ms":
-                floor = np.maximum(floor, prior["compute_ms"].to_numpy(np.float64))
-            pred = np.maximum(baseline_ms(prior) * factor, floor)
-            band = self.bands_.get(target)
-            lo, hi = band.apply(pred) if band is not None else (np.nan * pred, np.nan * pred)
+                factor = np.exp(self.estimators_[target].predict(X[columns]))
+            learned = self._floored(baseline_ms(prior) * factor, prior, target)
+            log_prior = np.log(prior[target].to_numpy(np.float64))
+            weight = np.zeros(len(learned))
+            bands: list[LogBand | None] = [self.bands_.get(target)]
+            choice = np.zeros(len(learned), dtype=np.int64)  # index into ``bands``
+            for kind, unseen_rows in unseen.items():
+                for stratum in np.unique(strata[unseen_rows]):
+                    shift = self.shift_[kind].get(f"{target}/{stratum}")
+                    shift = shift if shift is not None else self.shift_[kind].get(f"{target}/*")
+                    mask = unseen_rows & (strata == stratum)
+                    if shift is None:
+                        continue
+                    weight[mask] = np.maximum(weight[mask], shift.weight)
+                    width = np.array([np.inf if b is None else b.width for b in bands])
+                    wider = mask & (shift.band.width > width[choice])
+                    bands.append(shift.band)
+                    choice[wider] = len(bands) - 1
+            pred = blend(np.log(learned), log_prior, weight)
+            lo, hi = np.full(len(pred), np.nan), np.full(len(pred), np.nan)
+            for i, band in enumerate(bands):
+                if band is not None and (choice == i).any():
+                    lo[choice == i], hi[choice == i] = band.apply(pred[choice == i])
             out[target], out[f"{target}_lo"], out[f"{target}_hi"] = pred, lo, hi
         return out[list(PREDICTION_COLUMNS)]
 

@@ -54,12 +54,14 @@ def _sweep(config: dict, column: str, values: list[int]) -> pd.DataFrame:
 @pytest.mark.slow
 @_settings
 @given(config=configs(), factor=st.floats(1.01, 8.0))
-def test_tpot_and_ttft_do_not_fall_with_concurrency(fitted, config, factor):
+def test_tpot_does_not_fall_with_concurrency(fitted, config, factor):
+    # Only TPOT: measured closed-loop TTFT itself falls with concurrency at first on
+    # some engines (the first wave's burst is amortised over more requests), and the
+    # surrogate is free to follow it.
     base = config["concurrency"]
     values = sorted({base, min(4096, int(base * factor) + 1), 4096})
     pred = fitted.predict(_sweep(config, "concurrency", values))
     assert np.all(np.diff(pred["tpot_ms"]) >= -RTOL * pred["tpot_ms"].to_numpy()[:-1])
-    assert np.all(np.diff(pred["ttft_ms"]) >= -RTOL * pred["ttft_ms"].to_numpy()[:-1])
 
 
 @pytest.mark.slow

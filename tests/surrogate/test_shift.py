@@ -1,0 +1,64 @@
+"""Leaning on the prior outside the training domain: closed-form checks of the blend
+and of the weight chosen on held-out groups."""
+
+from __future__ import annotations
+
+import doctest
+
+import numpy as np
+import pytest
+
+import optimizer.surrogate.shift as shift_module
+from optimizer.surrogate.shift import SHIFT_WEIGHTS, blend, fit_shift_correction
+
+
+def test_docstring_examples():
+    result = doctest.testmod(shift_module)
+    assert result.failed == 0 and result.attempted > 0
+
+
+def test_blend_is_the_weighted_geometric_mean():
+    learned, prior = np.array([100.0, 8.0]), np.array([1.0, 2.0])
+    out = blend(np.log(learned), np.log(prior), np.array([0.5, 0.25]))
+    assert out == pytest.approx([10.0, 8.0**0.75 * 2.0**0.25])
+    assert blend(np.log(learned), np.log(prior), 0.0) == pytest.approx(learned)
+    assert blend(np.log(learned), np.log(prior), 1.0) == pytest.approx(prior)
+
+
+def test_exact_learned_model_keeps_weight_zero():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(2.0, 0.5, 300)
+    fit = fit_shift_correction(truth, truth - 0.7, truth, np.repeat([0, 1, 2], 100), 0.9)
+    assert fit.weight == 0.0
+    assert fit.mape == pytest.approx(0.0)
+    assert fit.groups == 3
+
+
+def test_weight_balances_opposite_biases():
+    # learned is e^+0.2 too high, prior e^-0.2 too low: the geometric middle is exact
+    truth = np.linspace(1.0, 3.0, 200)
+    fit = fit_shift_correction(truth + 0.2, truth - 0.2, truth, np.arange(200) % 4, 0.9)
+    assert fit.weight == 0.5
+    assert fit.mape == pytest.approx(0.0, abs=1e-12)
+
+
+def test_mape_is_averaged_per_group_not_per_row():
+    # a big group with a small error and a small group with a large one: the row-wise
+    # mean would follow the big group, the per-group mean weighs both alike
+    truth = np.zeros(1010)
+    groups = np.r_[np.zeros(1000), np.ones(10)]
+    learned = np.r_[np.full(1000, 0.05), np.full(10, 1.0)]
+    fit = fit_shift_correction(learned, truth, truth, groups, 0.9)
+    assert fit.weight == 1.0
+    assert fit.mape == pytest.approx(0.0)
+
+
+def test_band_covers_the_held_out_residuals():
+    rng = np.random.default_rng(2)
+    truth = rng.normal(3.0, 1.0, 2000)
+    noisy = truth + rng.normal(0.0, 0.3, 2000)
+    fit = fit_shift_correction(noisy, noisy, truth, np.arange(2000) % 5, 0.9)
+    lo, hi = fit.band.apply(np.exp(noisy))
+    inside = (np.exp(truth) >= lo) & (np.exp(truth) <= hi)
+    assert 0.88 <= inside.mean() <= 0.92
+    assert fit.weight in SHIFT_WEIGHTS
