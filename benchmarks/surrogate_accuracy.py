@@ -17,7 +17,7 @@ import time
 
 from optimizer.profiles import load_reference_profiles
 from optimizer.surrogate import aiconfigurator_rows, dedupe_runs, evaluate, format_table
-from optimizer.surrogate.evaluation import time_surrogate
+from optimizer.surrogate.evaluation import repeat_noise, time_surrogate
 
 __all__ = ["main"]
 
@@ -45,6 +45,12 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     print(format_table(results))
+    noise = repeat_noise(agg)
+    print(
+        f"repeat measurements ({int(noise['rows'])} rows measured more than once with the "
+        f"same knobs): they differ from their repeats by {noise['ttft_ms']:.1f} % TTFT and "
+        f"{noise['tpot_ms']:.1f} % TPOT on average"
+    )
     if not args.no_timing:
         timing = time_surrogate(agg)
         print(

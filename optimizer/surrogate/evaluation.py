@@ -35,7 +35,7 @@ from optimizer.surrogate.features import (
     prior_frame,
     resolve_rows,
 )
-from optimizer.surrogate.model import Surrogate, dedupe_runs, sweep_groups
+from optimizer.surrogate.model import SWEEP_KEYS, Surrogate, dedupe_runs, sweep_groups
 
 __all__ = [
     "AICONFIGURATOR_FIGURES",
@@ -48,6 +48,7 @@ __all__ = [
     "evaluate",
     "format_table",
     "metrics",
+    "repeat_noise",
     "time_surrogate",
 ]
 
@@ -114,6 +115,29 @@ def architecture_groups(runs: pd.DataFrame) -> pd.Series:
     for model_id, spec in resolved.models.items():
         signature[model_id] = first.setdefault(architecture_key(spec), model_id)
     return runs["model"].map(signature)
+
+
+def repeat_noise(runs: pd.DataFrame) -> dict[str, float]:
+    """How far measurements of the same knobs disagree: for every row whose knobs
+    (:data:`SWEEP_KEYS`, concurrency and KV dtype) were measured more than once, the
+    absolute percentage difference from the mean of its other measurements, averaged
+    (after removing exact duplicates). A floor for any model's MAPE on those rows.
+
+    Returns:
+        ``rows`` (rows with repeats) and ``ttft_ms`` / ``tpot_ms`` (mean APE, %).
+    """
+    runs = dedupe_runs(runs)
+    keys = [c for c in (*SWEEP_KEYS, "concurrency", "kv_cache_dtype") if c in runs]
+    grouped = runs.assign(**{k: runs[k].astype(str) for k in keys}).groupby(keys, dropna=False)
+    out: dict[str, float] = {}
+    for target in TARGETS:
+        count = grouped[target].transform("count")
+        others = (grouped[target].transform("sum") - runs[target]) / (count - 1)
+        repeated = (count > 1).to_numpy()
+        ape = (others - runs[target]).abs() / runs[target]
+        out[target] = float(100.0 * ape[repeated].mean()) if repeated.any() else float("nan")
+        out["rows"] = float(repeated.sum())
+    return out
 
 
 def aiconfigurator_rows(runs: pd.DataFrame) -> pd.Series:

@@ -54,3 +54,33 @@ def test_unseen_configuration_accuracy_smoke(small_runs):
     assert 0.75 <= unseen["tpot_coverage"] <= 0.99
     assert "unseen configuration" in format_table(results)
     assert np.isfinite(unseen["ttft_median_ape"])
+
+
+def test_repeat_noise_compares_each_row_with_its_repeats():
+    from optimizer.surrogate.evaluation import repeat_noise
+
+    base = {
+        "model": "m",
+        "gpu": "g",
+        "engine": "vllm",
+        "quantization": "bf16",
+        "tp": 1,
+        "dp": 1,
+        "ep": 1,
+        "isl": 1024,
+        "osl": 128,
+        "concurrency": 8,
+        "kv_cache_dtype": None,
+    }
+    runs = pd.DataFrame(
+        [
+            {**base, "ttft_ms": 100.0, "tpot_ms": 10.0},
+            {**base, "ttft_ms": 150.0, "tpot_ms": 10.0},
+            {**base, "concurrency": 16, "ttft_ms": 120.0, "tpot_ms": 12.0},  # no repeat
+        ]
+    )
+    noise = repeat_noise(runs)
+    assert noise["rows"] == 2
+    # |150 - 100| / 100 and |100 - 150| / 150, averaged
+    assert noise["ttft_ms"] == pytest.approx(100 * (0.5 + 1 / 3) / 2)
+    assert noise["tpot_ms"] == pytest.approx(0.0)
