@@ -1,7 +1,8 @@
 """Entry point of the ``epopt`` console script.
 
 Exit codes: 0 success; 2 bad input (unknown id, invalid value, broken file, unsupported
-model); 3 storage failure. Errors print one ``error: ...`` line to stderr, never a traceback.
+model); 3 storage failure; 4 no configuration meets the SLO (``epopt recommend``). Errors
+print one ``error: ...`` line to stderr, never a traceback.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import sys
 
 import typer
 
-from optimizer.cli import db, gpus, models, profiles, space, surrogate
+from optimizer.cli import db, gpus, models, profiles, recommend, space, surrogate
 from optimizer.errors import EpoptError, StorageError
 
 __all__ = ["app", "main"]
@@ -28,12 +29,15 @@ app.add_typer(models.app, name="models")
 app.add_typer(gpus.app, name="gpus")
 app.add_typer(surrogate.app, name="surrogate")
 app.command("space")(space.space_command)
+app.command("recommend")(recommend.recommend_command)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; map epopt errors to a one-line message and an exit code."""
     try:
-        app(args=argv, standalone_mode=False)
+        # with standalone_mode=False, click returns the code of a raised typer.Exit
+        # instead of exiting (``epopt recommend`` exits 4 when nothing meets the SLO)
+        result = app(args=argv, standalone_mode=False)
     except EpoptError as exc:
         typer.echo(f"error: {exc}", err=True)
         return 3 if isinstance(exc, StorageError) else 2
@@ -49,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             exc.show()
             return exc.exit_code
         raise
-    return 0
+    return result if isinstance(result, int) else 0
 
 
 if __name__ == "__main__":
