@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from optimizer.cli import db, gpus, models, profiles, recommend, space, surrogate
+from optimizer.cli import db, gpus, models, profiles, recommend, simulate, space, surrogate
 from optimizer.errors import EpoptError, StorageError
 
 __all__ = ["app", "main"]
@@ -30,6 +30,7 @@ app.add_typer(gpus.app, name="gpus")
 app.add_typer(surrogate.app, name="surrogate")
 app.command("space")(space.space_command)
 app.command("recommend")(recommend.recommend_command)
+app.command("simulate")(simulate.simulate_command)
 
 
 def main(argv: list[str] | None = None) -> int:
