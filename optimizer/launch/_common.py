@@ -22,6 +22,7 @@ __all__ = [
     "PREQUANTIZED_FORMATS",
     "Int4Format",
     "LaunchArtifacts",
+    "assemble_artifacts",
     "check_common",
     "checkpoint_format",
     "checkpoint_notes",
@@ -86,6 +87,44 @@ class LaunchArtifacts(BaseModel):
     health_path: str
     gpus_per_replica: int = Field(ge=1)
     gpus_per_node: int = Field(ge=1)
+
+
+def assemble_artifacts(
+    engine: Engine,
+    config: EndpointConfig,
+    model_id: str,
+    gpu: GPUSpec,
+    *,
+    argv: list[str],
+    notes: list[str],
+    port: int,
+    health_path: str,
+    multi_node_hint: str,
+    files: dict[str, str] | None = None,
+) -> LaunchArtifacts:
+    """The engine's :class:`LaunchArtifacts`, with a note when one replica spans nodes.
+
+    Args:
+        multi_node_hint: how to launch this engine across nodes, appended to the note.
+    """
+    notes = list(notes)
+    if config.gpus_per_replica > gpu.gpus_per_node:
+        notes.append(
+            f"one replica uses {config.gpus_per_replica} GPUs, more than the "
+            f"{gpu.gpus_per_node} of one {gpu.id} node: {multi_node_hint}"
+        )
+    return LaunchArtifacts(
+        engine=engine,
+        model_id=model_id,
+        command=shell_command(argv),
+        argv=argv,
+        files=files or {},
+        notes=notes,
+        port=port,
+        health_path=health_path,
+        gpus_per_replica=config.gpus_per_replica,
+        gpus_per_node=gpu.gpus_per_node,
+    )
 
 
 def shell_command(argv: list[str]) -> str:

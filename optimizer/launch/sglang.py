@@ -51,10 +51,10 @@ from optimizer.launch._common import (
     PREQUANTIZED_FORMATS,
     Int4Format,
     LaunchArtifacts,
+    assemble_artifacts,
     check_common,
     checkpoint_format,
     checkpoint_notes,
-    shell_command,
     unused_draft_note,
 )
 
@@ -219,20 +219,16 @@ def sglang_artifacts(
     notes += checkpoint_notes(
         config, model_id, checkpoint_quantization, prequantized=PREQUANTIZED_FORMATS
     )
-    if config.gpus_per_replica > gpu.gpus_per_node:
-        notes.append(
-            f"one replica uses {config.gpus_per_replica} GPUs, more than the "
-            f"{gpu.gpus_per_node} of one {gpu.id} node: run this command on every node "
-            "with --nnodes, --node-rank and --dist-init-addr added"
-        )
-    return LaunchArtifacts(
-        engine=Engine.SGLANG,
-        model_id=model_id,
-        command=shell_command(argv),
+    return assemble_artifacts(
+        Engine.SGLANG,
+        config,
+        model_id,
+        gpu,
         argv=argv,
         notes=notes,
         port=port,
         health_path=HEALTH_PATH,
-        gpus_per_replica=config.gpus_per_replica,
-        gpus_per_node=gpu.gpus_per_node,
+        multi_node_hint=(
+            "run this command on every node with --nnodes, --node-rank and --dist-init-addr added"
+        ),
     )

@@ -55,10 +55,10 @@ from optimizer.domain.gpu import GPUSpec
 from optimizer.errors import InvalidInputError
 from optimizer.launch._common import (
     LaunchArtifacts,
+    assemble_artifacts,
     check_common,
     checkpoint_format,
     checkpoint_notes,
-    shell_command,
     unused_draft_note,
 )
 
@@ -215,21 +215,15 @@ def trtllm_artifacts(
     notes += checkpoint_notes(
         config, model_id, checkpoint_quantization, prequantized=_CHECKPOINT_FORMATS
     )
-    if config.gpus_per_replica > gpu.gpus_per_node:
-        notes.append(
-            f"one replica uses {config.gpus_per_replica} GPUs, more than the "
-            f"{gpu.gpus_per_node} of one {gpu.id} node: launch it across nodes with "
-            "mpirun/srun and trtllm-llmapi-launch"
-        )
-    return LaunchArtifacts(
-        engine=Engine.TRTLLM,
-        model_id=model_id,
-        command=shell_command(argv),
+    return assemble_artifacts(
+        Engine.TRTLLM,
+        config,
+        model_id,
+        gpu,
         argv=argv,
-        files=files,
         notes=notes,
         port=port,
         health_path=HEALTH_PATH,
-        gpus_per_replica=config.gpus_per_replica,
-        gpus_per_node=gpu.gpus_per_node,
+        files=files,
+        multi_node_hint=("launch it across nodes with mpirun/srun and trtllm-llmapi-launch"),
     )

@@ -52,10 +52,10 @@ from optimizer.launch._common import (
     PREQUANTIZED_FORMATS,
     Int4Format,
     LaunchArtifacts,
+    assemble_artifacts,
     check_common,
     checkpoint_format,
     checkpoint_notes,
-    shell_command,
     unused_draft_note,
 )
 
@@ -213,20 +213,17 @@ def vllm_artifacts(
     notes += checkpoint_notes(
         config, model_id, checkpoint_quantization, prequantized=PREQUANTIZED_FORMATS
     )
-    if config.gpus_per_replica > gpu.gpus_per_node:
-        notes.append(
-            f"one replica uses {config.gpus_per_replica} GPUs, more than the "
-            f"{gpu.gpus_per_node} of one {gpu.id} node: start vLLM on a Ray cluster spanning "
-            "the nodes (--distributed-executor-backend ray); this command is for the head node"
-        )
-    return LaunchArtifacts(
-        engine=Engine.VLLM,
-        model_id=model_id,
-        command=shell_command(argv),
+    return assemble_artifacts(
+        Engine.VLLM,
+        config,
+        model_id,
+        gpu,
         argv=argv,
         notes=notes,
         port=port,
         health_path=HEALTH_PATH,
-        gpus_per_replica=config.gpus_per_replica,
-        gpus_per_node=gpu.gpus_per_node,
+        multi_node_hint=(
+            "start vLLM on a Ray cluster spanning the nodes "
+            "(--distributed-executor-backend ray); this command is for the head node"
+        ),
     )
