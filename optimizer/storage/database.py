@@ -48,6 +48,7 @@ from optimizer.resources import bundled_dir
 
 __all__ = [
     "SUPPORTED_BACKENDS",
+    "VERSION_TABLE",
     "create_engine_for",
     "current_revision",
     "downgrade",
@@ -211,6 +212,15 @@ def migrations_dir() -> str:
     return str(bundled_dir("storage") / "migrations")
 
 
+VERSION_TABLE = "epopt_alembic_version"
+"""Table holding epopt's schema revision. Not Alembic's default ``alembic_version``:
+optuna's RDB storage keeps its own revision in that name, and studies share epopt's
+database (``epopt recommend --search optuna``)."""
+
+LEGACY_VERSION_TABLE = "alembic_version"
+"""Where epopt databases created before the rename keep their revision."""
+
+
 def _alembic_config(connection: sa.Connection | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", migrations_dir())
@@ -243,6 +253,40 @@ def _where(engine: sa.Engine) -> str:
     return mask_url(engine.url)
 
 
+def _migration_context(connection: sa.Connection) -> MigrationContext:
+    return MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+
+
+def _legacy_revision(connection: sa.Connection) -> str | None:
+    """epopt's revision in the pre-rename table, if that table holds one of epopt's
+    revisions (another tool's ``alembic_version``, such as optuna's, is ignored)."""
+    if LEGACY_VERSION_TABLE not in sa.inspect(connection).get_table_names():
+        return None
+    known = {
+        rev.revision for rev in ScriptDirectory.from_config(_alembic_config()).walk_revisions()
+    }
+    rows = connection.execute(sa.text(f"SELECT version_num FROM {LEGACY_VERSION_TABLE}"))
+    revisions = [r for (r,) in rows if r in known]
+    return revisions[0] if revisions else None
+
+
+def _adopt_legacy_revision(connection: sa.Connection) -> None:
+    """Move epopt's revision from the pre-rename table into :data:`VERSION_TABLE`
+    (once, inside the migration's transaction); drop the old table if that empties it."""
+    if VERSION_TABLE in sa.inspect(connection).get_table_names():
+        return
+    revision = _legacy_revision(connection)
+    if revision is None:
+        return
+    _migration_context(connection).stamp(ScriptDirectory.from_config(_alembic_config()), revision)
+    connection.execute(
+        sa.text(f"DELETE FROM {LEGACY_VERSION_TABLE} WHERE version_num = :r"), {"r": revision}
+    )
+    left = connection.execute(sa.text(f"SELECT COUNT(*) FROM {LEGACY_VERSION_TABLE}")).scalar()
+    if not left:
+        connection.execute(sa.text(f"DROP TABLE {LEGACY_VERSION_TABLE}"))
+
+
 def current_revision(target: str | URL | sa.Engine) -> str | None:
     """The schema revision a database is at, or ``None`` when it has no epopt schema.
 
@@ -255,7 +299,8 @@ def current_revision(target: str | URL | sa.Engine) -> str | None:
     with _engine(target) as engine:
         try:
             with engine.connect() as connection:
-                return MigrationContext.configure(connection).get_current_revision()
+                revision = _migration_context(connection).get_current_revision()
+                return revision if revision is not None else _legacy_revision(connection)
         except SQLAlchemyError as exc:
             raise storage_error(f"reading the schema revision of {_where(engine)}", exc) from exc
 
@@ -264,6 +309,7 @@ def _migrate(target: str | URL | sa.Engine, action: str, revision: str) -> None:
     with _engine(target) as engine:
         try:
             with engine.begin() as connection:
+                _adopt_legacy_revision(connection)
                 config = _alembic_config(connection)
                 if action == "upgrade":
                     command.upgrade(config, revision)

@@ -20,6 +20,7 @@ from alembic import context
 from alembic.util import CommandError
 from sqlalchemy.engine import Connection
 
+from optimizer.storage.database import VERSION_TABLE
 from optimizer.storage.models import Base
 
 config = context.config
@@ -32,6 +33,7 @@ def _run(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
+        version_table=VERSION_TABLE,
     )
     with context.begin_transaction():
         context.run_migrations()

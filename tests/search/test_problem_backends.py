@@ -15,7 +15,7 @@ from optimizer.search.fast_evaluator import FastEvaluator
 from optimizer.search.objectives import default_objectives
 from optimizer.search.problem import SearchProblem
 from optimizer.search.study_storage import open_study_storage, study_storage_url
-from optimizer.storage import count_profile_runs, open_database
+from optimizer.storage import count_profile_runs, current_revision, head_revision, open_database
 
 
 @pytest.fixture(scope="module")
@@ -126,9 +126,11 @@ def test_a_stored_study_resumes_without_re_evaluating(tmp_path, surrogate, scena
     new = len(set(result.trials) - set(head.trials))
     assert result.evaluations == new
     assert again.evaluations == len(set(head.trials)) + new
-    # epopt's own database is untouched by optuna's tables.
+    # optuna's tables live beside epopt's in the same database, each with its own
+    # schema revision
+    assert study_storage_url(url) == url
     assert count_profile_runs(open_database(url)) == 0
-    assert study_storage_url(url).endswith("epopt.studies.sqlite3")
+    assert current_revision(url) == head_revision()
 
 
 def test_a_study_of_another_problem_is_refused(tmp_path, surrogate, scenario, candidates):

@@ -23,6 +23,7 @@ from optimizer.storage import (
     require_head,
     upgrade,
 )
+from optimizer.storage.database import VERSION_TABLE
 from optimizer.storage.models import Base
 
 TABLES = {"profile_runs", "model_specs", "gpus", "surrogates", "recommendations", "jobs"}
@@ -40,7 +41,39 @@ def test_upgrade_from_empty_creates_every_table_at_head(database_url):
     assert current_revision(database_url) is None
     upgrade(database_url)
     assert current_revision(database_url) == head_revision() == "0001"
-    assert _tables(database_url) == TABLES | {"alembic_version"}
+    assert _tables(database_url) == TABLES | {VERSION_TABLE}
+
+
+def test_a_database_from_before_the_version_table_rename_is_adopted(database_url):
+    # epopt once kept its revision in Alembic's default table, which optuna also uses
+    upgrade(database_url)
+    engine = create_engine_for(database_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text(f"DROP TABLE {VERSION_TABLE}"))
+        connection.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+        connection.execute(sa.text("INSERT INTO alembic_version VALUES ('0001')"))
+    engine.dispose()
+    assert current_revision(database_url) == "0001"
+    upgrade(database_url)
+    assert current_revision(database_url) == head_revision()
+    assert "alembic_version" not in _tables(database_url)
+
+
+def test_another_tools_alembic_version_table_is_left_alone(database_url):
+    # optuna's RDB storage keeps its own revision in ``alembic_version``
+    engine = create_engine_for(database_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+        connection.execute(sa.text("INSERT INTO alembic_version VALUES ('v3.2.0.a')"))
+    engine.dispose()
+    assert current_revision(database_url) is None
+    upgrade(database_url)
+    assert current_revision(database_url) == head_revision()
+    engine = create_engine_for(database_url)
+    with engine.connect() as connection:
+        rows = connection.execute(sa.text("SELECT version_num FROM alembic_version")).all()
+    engine.dispose()
+    assert rows == [("v3.2.0.a",)]
 
 
 def test_upgrade_twice_is_a_no_op(database_url):
@@ -53,7 +86,7 @@ def test_downgrade_to_base_and_up_again(database_url):
     upgrade(database_url)
     downgrade(database_url, "base")
     assert current_revision(database_url) is None
-    assert _tables(database_url) == {"alembic_version"}
+    assert _tables(database_url) == {VERSION_TABLE}
     upgrade(database_url)
     assert current_revision(database_url) == head_revision()
     assert _tables(database_url) >= TABLES
@@ -61,7 +94,9 @@ def test_downgrade_to_base_and_up_again(database_url):
 
 def test_migrated_schema_matches_the_models(engine):
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "version_table": VERSION_TABLE}
+        )
         diff = compare_metadata(context, Base.metadata)
     assert diff == []
 
@@ -97,7 +132,7 @@ def test_open_database_refuses_an_unknown_revision(database_url):
     upgrade(database_url)
     engine = create_engine_for(database_url)
     with engine.begin() as connection:
-        connection.execute(sa.text("UPDATE alembic_version SET version_num = 'ffff9999'"))
+        connection.execute(sa.text(f"UPDATE {VERSION_TABLE} SET version_num = 'ffff9999'"))
     with pytest.raises(StorageError, match=r"'ffff9999', which this epopt does not know"):
         require_head(engine)
     engine.dispose()
