@@ -357,16 +357,22 @@ class Surrogate(BaseEstimator):
         prior by the fitted :class:`~optimizer.surrogate.shift.ShiftCorrection` weight
         (the larger one when both are new) and get that correction's wider band.
         """
+        # artifacts saved before the shift correction existed have no domain to compare
+        # with: every row counts as in-domain for them
+        shifts: dict[str, dict[str, ShiftCorrection]] = getattr(self, "shift_", {})
+        architectures = self._architectures(rows["model"])
+        gpus = rows["gpu"].astype(str).to_numpy()
         unseen = {
-            "model": ~np.isin(self._architectures(rows["model"]), self.train_architectures_),
-            "gpu": ~np.isin(rows["gpu"].astype(str).to_numpy(), self.train_gpus_),
+            "model": ~np.isin(architectures, getattr(self, "train_architectures_", architectures)),
+            "gpu": ~np.isin(gpus, getattr(self, "train_gpus_", gpus)),
         }
         strata = self._strata(rows["model"])
         out = pd.DataFrame(index=X.index)
         for target in TARGETS:
-            columns = list(MONOTONE_BY_TARGET[target])
+            estimator = self.estimators_[target]
+            columns = list(estimator.feature_names_in_)  # the columns it was trained on
             with threadpool_limits(limits=1, user_api="openmp"):
-                factor = np.exp(self.estimators_[target].predict(X[columns]))
+                factor = np.exp(estimator.predict(X[columns]))
             learned = self._floored(baseline_ms(prior) * factor, prior, target)
             log_prior = np.log(prior[target].to_numpy(np.float64))
             weight = np.zeros(len(learned))
@@ -374,8 +380,8 @@ class Surrogate(BaseEstimator):
             choice = np.zeros(len(learned), dtype=np.int64)  # index into ``bands``
             for kind, unseen_rows in unseen.items():
                 for stratum in np.unique(strata[unseen_rows]):
-                    shift = self.shift_[kind].get(f"{target}/{stratum}")
-                    shift = shift if shift is not None else self.shift_[kind].get(f"{target}/*")
+                    by_key = shifts.get(kind, {})
+                    shift = by_key.get(f"{target}/{stratum}", by_key.get(f"{target}/*"))
                     mask = unseen_rows & (strata == stratum)
                     if shift is None:
                         continue

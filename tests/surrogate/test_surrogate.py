@@ -114,3 +114,32 @@ def test_log_band_covers_its_calibration_residuals():
     assert lo[0] < 10.0 < hi[0]
     with pytest.raises(InvalidInputError):
         fit_log_band(residuals, 1.5)
+
+
+def test_unseen_gpu_leans_on_the_prior_and_widens_the_band(fitted, small_runs):
+    import copy
+
+    dense = small_runs[small_runs["model"] != "openai/gpt-oss-120b"]  # one stratum
+    rows = dense.drop(columns=["ttft_ms", "tpot_ms"]).head(40)
+    seen = fitted.predict(rows)
+    shifted = copy.deepcopy(fitted)
+    shifted.train_gpus_ = np.array(["some_other_gpu"])  # every row's GPU is now unseen
+    out = shifted.predict(rows)
+    prior = fitted.predict_prior(rows)
+    for target in ("ttft_ms", "tpot_ms"):
+        fit = fitted.shift_["gpu"].get(f"{target}/dense", fitted.shift_["gpu"][f"{target}/*"])
+        expected = np.exp(
+            (1 - fit.weight) * np.log(seen[target]) + fit.weight * np.log(prior[target])
+        )
+        np.testing.assert_allclose(out[target], expected, rtol=1e-9)
+        width = np.log(out[f"{target}_hi"] / out[f"{target}_lo"])
+        assert (width >= np.log(seen[f"{target}_hi"] / seen[f"{target}_lo"]) - 1e-9).all()
+
+
+def test_an_artifact_from_before_the_shift_correction_still_predicts(fitted, small_runs):
+    import copy
+
+    rows = small_runs.drop(columns=["ttft_ms", "tpot_ms"]).head(20)
+    old = copy.deepcopy(fitted)
+    del old.shift_, old.train_architectures_, old.train_gpus_
+    pd.testing.assert_frame_equal(old.predict(rows), fitted.predict(rows))
