@@ -32,6 +32,12 @@ Intervals are split-conformal (:mod:`optimizer.surrogate.intervals`) on out-of-f
 residuals from a grouped K-fold inside :meth:`Surrogate.fit`: each residual comes from
 a model that never saw the row's concurrency sweep, which is what the intervals are
 for.
+
+Rows of a model architecture or a GPU that the training runs did not hold lean on the
+operator prior (:mod:`optimizer.surrogate.shift`): the log prediction is blended with
+the prior's by a weight fitted inside :meth:`Surrogate.fit` on predictions for held-out
+architectures (or GPUs), one weight per dense/MoE kind, and those rows get the wider
+band calibrated on the same held-out residuals.
 """
 
 from __future__ import annotations
