@@ -112,10 +112,18 @@ def _progress(enabled: bool) -> tuple[Any, Any]:
 
     def update(done: int, total: int) -> None:
         if not bars:
-            bars.append(tqdm(total=total, unit="eval", file=sys.stderr, leave=False))
+            # no rate: a vectorised sweep reports all its evaluations in one update
+            bars.append(
+                tqdm(
+                    total=total,
+                    unit="eval",
+                    file=sys.stderr,
+                    leave=False,
+                    bar_format="{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}]",
+                )
+            )
         bars[0].total = total
-        bars[0].n = done
-        bars[0].refresh()
+        bars[0].update(done - bars[0].n)
 
     return update, lambda: bars[0].close() if bars else None
 
