@@ -1,4 +1,4 @@
-"""One engine step composed from its operators, and closed-loop TTFT/TPOT priors.
+"""One engine step composed from its operators.
 
 A step of a transformer on one attention data-parallel rank is the sum, over its
 layers, of a known list of operators, each timed by a
@@ -26,30 +26,11 @@ layers, of a known list of operators, each timed by a
 * **overhead** -- a fixed per-step cost (scheduler, sampling, launch gaps):
   :data:`STEP_OVERHEAD_MS` plus :data:`LAYER_OVERHEAD_MS` per layer.
 
-Closed-loop estimates (``C`` clients, each sending a request of ``isl`` input and
-``osl`` output tokens as soon as its previous one finishes), per attention-DP rank with
-``B = C / dp`` running sequences:
+The closed-loop TTFT/TPOT estimates built from these steps live in
+:mod:`optimizer.perf.closed_loop`.
 
-* ``TPOT = step(B decode tokens over isl + osl / 2 cached tokens, plus B / osl
-  prefills of isl tokens)``: every request is prefilled once per ``osl`` decode steps,
-  so continuous batching interleaves ``B / osl`` prefills into each decode step on
-  average (chunked prefill merges them into the step; separate prefill steps cost the
-  same on average).
-* ``TTFT = 0.5 * decode_step(B) + prefill_step(k)`` with ``k = max(1, B / osl)``
-  requests arriving together during one step: a new request waits on average half of
-  the running step, then is prefilled with the others that arrived, next to the running
-  decodes.
-* ``queue_ms``: when ``B`` exceeds the sequences the KV cache holds (``S``, from
-  :func:`~optimizer.space.memory.estimate_memory`), the excess would wait for free
-  slots, ``(B / S - 1) * osl * TPOT``. Reported apart, not added to TTFT: the memory
-  estimate is conservative and engines cap their batch in ways the runs do not record,
-  so the learned model decides how much of it shows.
-* ``burst_prefill_ms``: the prefill of all ``B`` requests at once -- what the first
-  requests of a closed-loop benchmark see when every client starts together.
-
-Every term is non-decreasing in concurrency and input length, and non-increasing in
-GPU bandwidth and FLOPS (the library's operators are), which is what the learned
-surrogate's monotonicity rests on.
+Every term is non-decreasing in the number of sequences and their lengths, and
+non-increasing in GPU bandwidth and FLOPS (the library's operators are).
 """
 
 from __future__ import annotations
@@ -58,23 +39,19 @@ from dataclasses import dataclass, fields
 from functools import lru_cache
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike
 
 from optimizer.domain.enums import Engine, KVCacheDtype, Quantization
 from optimizer.domain.gpu import GPUSpec
-from optimizer.domain.model_spec import BYTES_PER_PARAM, ModelSpec
-from optimizer.perf.dtypes import PEAK_FLOPS_FIELD
+from optimizer.domain.model_spec import ModelSpec
 from optimizer.perf.kernel_data import available_engines, gpus_with_kernel_data
 from optimizer.perf.library import KernelLibrary
-from optimizer.space.memory import estimate_memory
 
 __all__ = [
+    "ACTIVATION_WIRE_BYTES",
     "LAYER_OVERHEAD_MS",
     "STEP_OVERHEAD_MS",
-    "ClosedLoopPrior",
     "StepTerms",
-    "closed_loop_prior",
     "decode_step_ms",
     "kernel_library",
     "prefill_ms",
@@ -87,7 +64,8 @@ STEP_OVERHEAD_MS = 0.5
 LAYER_OVERHEAD_MS = 0.005
 """Launch gaps per layer and step (a few kernels of ~1 us each)."""
 
-_ACT_BYTES = 2.0  # 16-bit activations on the wire
+ACTIVATION_WIRE_BYTES = 2.0
+"""Bytes per activation element on the wire (16-bit all-reduces)."""
 
 
 @dataclass(frozen=True)
@@ -115,53 +93,6 @@ class StepTerms:
     def total_ms(self) -> np.ndarray:
         """Sum of all terms."""
         return sum((getattr(self, f.name) for f in fields(self)), np.zeros(()))
-
-
-@dataclass(frozen=True)
-class ClosedLoopPrior:
-    """Closed-loop TTFT/TPOT estimates and the terms a learned model corrects.
-
-    Attributes:
-        ttft_ms, tpot_ms: the prior's estimates.
-        decode: terms of the steady-state (mixed) decode step.
-        prefill: terms of the step that prefills the arriving requests.
-        burst_prefill_ms: prefill of all running requests at once.
-        queue_ms: waiting for a free KV slot (0 when the KV cache holds the batch).
-        batch: running sequences per attention-DP rank (``C / dp``).
-        kv_capacity: sequences of ``isl + osl`` tokens the KV cache holds per rank.
-        weight_read_ms: per-GPU weight bytes over the GPU's bandwidth.
-        kv_read_ms: per-GPU KV bytes one decode step reads, over the bandwidth.
-        compute_ms: per-GPU FLOPs of one decode step over the peak of the format.
-        comm_bytes: bytes all-reduced per decode step on one GPU.
-    """
-
-    ttft_ms: np.ndarray
-    tpot_ms: np.ndarray
-    decode: StepTerms
-    prefill: StepTerms
-    burst_prefill_ms: np.ndarray
-    queue_ms: np.ndarray
-    batch: np.ndarray
-    kv_capacity: np.ndarray
-    weight_read_ms: np.ndarray
-    kv_read_ms: np.ndarray
-    compute_ms: np.ndarray
-    comm_bytes: np.ndarray
-
-    def to_frame(self, index: pd.Index | None = None) -> pd.DataFrame:
-        """All figures as columns (``decode_*`` / ``prefill_*`` for the step terms)."""
-        columns: dict[str, np.ndarray] = {}
-        for f in fields(self):
-            value = getattr(self, f.name)
-            if isinstance(value, StepTerms):
-                for g in fields(value):
-                    columns[f"{f.name}_{g.name}"] = np.ravel(getattr(value, g.name))
-                columns[f"{f.name}_total_ms"] = np.ravel(value.total_ms)
-            else:
-                columns[f.name] = np.ravel(value)
-        n = max(len(v) for v in columns.values())
-        columns = {k: np.broadcast_to(v, (n,)) if len(v) == 1 else v for k, v in columns.items()}
-        return pd.DataFrame(columns, index=index)
 
 
 def kernel_library(gpu: GPUSpec, engine: Engine | str = Engine.VLLM) -> KernelLibrary:
@@ -352,7 +283,7 @@ def step_terms(
         )
 
     # --- communication ---------------------------------------------------------------
-    message = m * hidden * _ACT_BYTES
+    message = m * hidden * ACTIVATION_WIRE_BYTES
     comm = 2.0 * model.num_layers * library.all_reduce(message, tp_)
     if model.num_moe_layers:
         dispatch = library.all_reduce(message * dp_, tp_ * dp_)
@@ -433,144 +364,3 @@ def decode_step_ms(
         kv_len=kv_len,
     )
     return terms.total_ms
-
-
-def _kv_capacity(
-    model: ModelSpec,
-    gpu: GPUSpec,
-    quantization: str,
-    kv_dtype: str,
-    tp: np.ndarray,
-    dp: np.ndarray,
-    seq_len: np.ndarray,
-) -> np.ndarray:
-    """Sequences of ``seq_len`` tokens the KV cache of one attention-DP rank holds (>= 1)."""
-    memory = estimate_memory(
-        model,
-        gpu,
-        seq_len=seq_len.astype(np.int64),
-        tp=tp.astype(np.int64),
-        dp=dp.astype(np.int64),
-        quantization=quantization,
-        kv_cache_dtype=kv_dtype,
-    )
-    return np.maximum(_f(memory.max_sequences), 1.0)
-
-
-def _peak_flops(gpu: GPUSpec, quantization: str) -> float:
-    for name in PEAK_FLOPS_FIELD[Quantization(quantization)]:
-        value = getattr(gpu, name)
-        if value is not None:
-            return float(value) * 1e12
-    return float(gpu.bf16_tflops or 1.0) * 1e12
-
-
-def closed_loop_prior(
-    model: ModelSpec,
-    gpu: GPUSpec,
-    library: KernelLibrary,
-    *,
-    quantization: str,
-    kv_dtype: str,
-    tp: ArrayLike,
-    dp: ArrayLike,
-    ep: ArrayLike,
-    concurrency: ArrayLike,
-    isl: ArrayLike,
-    osl: ArrayLike,
-) -> ClosedLoopPrior:
-    """TTFT and TPOT of ``concurrency`` closed-loop clients (see the module docstring).
-
-    Args:
-        model: the model's shapes.
-        gpu: the GPU.
-        library: its kernel library.
-        quantization: weight format.
-        kv_dtype: KV-cache element type.
-        tp, dp, ep: parallel degrees.
-        concurrency: clients.
-        isl, osl: input and output tokens per request.
-
-    Returns:
-        The estimates with their terms, arrays of the broadcast shape.
-
-    Example:
-        >>> from optimizer.catalog import get_gpu, load_model_spec
-        >>> gpu = get_gpu("h100_sxm")
-        >>> p = closed_loop_prior(load_model_spec("meta-llama/Llama-3.1-8B-Instruct"), gpu,
-        ...     kernel_library(gpu), quantization="bf16", kv_dtype="bf16", tp=1, dp=1, ep=1,
-        ...     concurrency=[1, 64], isl=1024, osl=1024)
-        >>> bool(p.tpot_ms[0] < p.tpot_ms[1])
-        True
-    """
-    tp_, dp_, ep_ = _f(tp), _f(dp), _f(ep)
-    conc, isl_, osl_ = _f(concurrency), _f(isl), _f(osl)
-    shape = np.broadcast_shapes(tp_.shape, dp_.shape, ep_.shape, conc.shape, isl_.shape, osl_.shape)
-    tp_, dp_, ep_, conc, isl_, osl_ = (
-        np.broadcast_to(a, shape) for a in (tp_, dp_, ep_, conc, isl_, osl_)
-    )
-    batch = np.maximum(conc / dp_, 1.0)
-    kv_len = isl_ + osl_ / 2.0
-
-    arrivals = batch / np.maximum(osl_, 1.0)
-    together = np.maximum(arrivals, 1.0)
-    none = np.zeros(shape)
-    # The four steps of the estimate, evaluated in one vectorised call (stacked on a
-    # leading axis): the mixed decode step, the pure decode step, the step that
-    # prefills the arriving requests next to the running decodes, the burst prefill.
-    stacked = step_terms(
-        model,
-        gpu,
-        library,
-        decode_seqs=np.stack([batch, batch, batch, none]),
-        kv_len=np.stack([kv_len, kv_len, kv_len, np.ones(shape)]),
-        prefill_seqs=np.stack([arrivals, none, together, batch]),
-        prefill_len=np.broadcast_to(isl_, (4, *shape)),
-        quantization=quantization,
-        kv_dtype=kv_dtype,
-        tp=np.broadcast_to(tp_, (4, *shape)),
-        dp=np.broadcast_to(dp_, (4, *shape)),
-        ep=np.broadcast_to(ep_, (4, *shape)),
-    )
-    decode, pure_decode, prefill, burst_terms = (
-        StepTerms(**{f.name: getattr(stacked, f.name)[i] for f in fields(StepTerms)})
-        for i in range(4)
-    )
-    tpot = decode.total_ms
-    burst = burst_terms.total_ms
-
-    capacity = _kv_capacity(model, gpu, quantization, kv_dtype, tp_, dp_, isl_ + osl_)
-    queue = np.maximum(batch / capacity - 1.0, 0.0) * osl_ * tpot
-    ttft = 0.5 * pure_decode.total_ms + prefill.total_ms
-
-    q = Quantization(quantization)
-    bandwidth = gpu.mem_bw_tb_s * 1e12
-    experts = model.routed_expert_params * BYTES_PER_PARAM[q]
-    weight_bytes = (model.weight_bytes(q) - experts) / tp_ + experts / (tp_ * dp_)
-    kv_token = model.kv_bytes_per_token(kv_dtype)
-    kv_split = 1.0 if model.attention == "mla" else np.minimum(tp_, float(model.num_kv_heads))
-    kv_bytes = batch * kv_len * kv_token / kv_split
-    flops = (batch + arrivals * isl_) * model.flops_per_token(0) / tp_
-    flops = flops + batch * _attention_flops(model, kv_len) / tp_
-    return ClosedLoopPrior(
-        ttft_ms=ttft,
-        tpot_ms=tpot,
-        decode=decode,
-        prefill=prefill,
-        burst_prefill_ms=burst,
-        queue_ms=queue,
-        batch=batch,
-        kv_capacity=capacity,
-        weight_read_ms=1e3 * weight_bytes / bandwidth,
-        kv_read_ms=1e3 * kv_bytes / bandwidth,
-        compute_ms=1e3 * flops / _peak_flops(gpu, q.value),
-        comm_bytes=2.0 * model.num_layers * batch * model.hidden_size * _ACT_BYTES,
-    )
-
-
-def _attention_flops(model: ModelSpec, kv_len: np.ndarray) -> np.ndarray:
-    """Attention FLOPs of one token over ``kv_len`` cached tokens (per distinct length)."""
-    unique, inverse = np.unique(np.round(kv_len).astype(np.int64), return_inverse=True)
-    base = model.flops_per_token(0)
-    values = np.array([model.flops_per_token(int(n)) - base for n in unique], dtype=np.float64)
-    return values[inverse].reshape(kv_len.shape)

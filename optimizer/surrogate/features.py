@@ -1,7 +1,7 @@
 """Rows of the native profile schema -> validated configurations -> physics features.
 
 The learned surrogate never sees a model or GPU id: it sees what the operator prior
-(:mod:`optimizer.perf.step`) makes of the configuration -- estimated step times by
+(:mod:`optimizer.perf.closed_loop`) makes of the configuration -- estimated step times by
 operator family, bytes and FLOPs -- plus the GPU's peak figures and the model's
 shapes. That is what lets it transfer to models and GPUs it was not trained on.
 
@@ -26,8 +26,9 @@ from optimizer.domain.enums import Engine, KVCacheDtype, Quantization
 from optimizer.domain.gpu import GPUSpec
 from optimizer.domain.model_spec import ModelSpec
 from optimizer.errors import EpoptError, InvalidInputError
+from optimizer.perf.closed_loop import closed_loop_prior
 from optimizer.perf.dtypes import PEAK_FLOPS_FIELD
-from optimizer.perf.step import closed_loop_prior, kernel_library
+from optimizer.perf.step import kernel_library
 
 __all__ = [
     "CATEGORICAL",
@@ -250,7 +251,7 @@ _PRIOR_KEYS = ("model", "gpu", "engine", "quantization", "kv_cache_dtype")
 
 def prior_frame(resolved: Resolved) -> pd.DataFrame:
     """The operator prior of every row (columns of
-    :meth:`~optimizer.perf.step.ClosedLoopPrior.to_frame`), same index.
+    :meth:`~optimizer.perf.closed_loop.ClosedLoopPrior.to_frame`), same index.
 
     Rows are evaluated per (model, GPU, engine, format, KV dtype) at once, vectorised
     over their parallel degrees, concurrencies and lengths, and only on distinct knob

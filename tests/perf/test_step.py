@@ -9,10 +9,10 @@ from optimizer.catalog import get_gpu
 from optimizer.domain.gpu import GPUSpec
 from optimizer.domain.model_spec import ModelSpec
 from optimizer.perf import KernelLibrary
+from optimizer.perf.closed_loop import closed_loop_prior
 from optimizer.perf.step import (
     LAYER_OVERHEAD_MS,
     STEP_OVERHEAD_MS,
-    closed_loop_prior,
     decode_step_ms,
     kernel_library,
     prefill_ms,
