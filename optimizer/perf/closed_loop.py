@@ -37,8 +37,8 @@ from numpy.typing import ArrayLike
 from optimizer.domain.enums import Quantization
 from optimizer.domain.gpu import GPUSpec
 from optimizer.domain.model_spec import BYTES_PER_PARAM, ModelSpec
-from optimizer.perf.dtypes import PEAK_FLOPS_FIELD
 from optimizer.perf.library import KernelLibrary
+from optimizer.perf.roofline import GpuFigures
 from optimizer.perf.step import ACTIVATION_WIRE_BYTES, StepTerms, step_terms
 from optimizer.space.memory import estimate_memory
 
@@ -116,14 +116,6 @@ def _kv_capacity(
         kv_cache_dtype=kv_dtype,
     )
     return np.maximum(_f(memory.max_sequences), 1.0)
-
-
-def _peak_flops(gpu: GPUSpec, quantization: str) -> float:
-    for name in PEAK_FLOPS_FIELD[Quantization(quantization)]:
-        value = getattr(gpu, name)
-        if value is not None:
-            return float(value) * 1e12
-    return float(gpu.bf16_tflops or 1.0) * 1e12
 
 
 def closed_loop_prior(
@@ -225,7 +217,7 @@ def closed_loop_prior(
         kv_capacity=capacity,
         weight_read_ms=1e3 * weight_bytes / bandwidth,
         kv_read_ms=1e3 * kv_bytes / bandwidth,
-        compute_ms=1e3 * flops / _peak_flops(gpu, q.value),
+        compute_ms=1e3 * flops / GpuFigures.of(gpu).peak_flops(q),
         comm_bytes=2.0 * model.num_layers * batch * model.hidden_size * ACTIVATION_WIRE_BYTES,
     )
 

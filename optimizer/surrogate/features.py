@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -27,7 +26,7 @@ from optimizer.domain.gpu import GPUSpec
 from optimizer.domain.model_spec import ModelSpec
 from optimizer.errors import EpoptError, InvalidInputError
 from optimizer.perf.closed_loop import closed_loop_prior
-from optimizer.perf.dtypes import PEAK_FLOPS_FIELD
+from optimizer.perf.roofline import GpuFigures
 from optimizer.perf.step import kernel_library
 
 __all__ = [
@@ -135,11 +134,6 @@ class Resolved:
     gpus: dict[str, GPUSpec]
 
 
-@lru_cache(maxsize=256)
-def _catalog_model(model_id: str) -> ModelSpec:
-    return load_model_spec(model_id)
-
-
 def architecture_key(spec: ModelSpec) -> str:
     """A model's shapes as text: checkpoints of one architecture (a base model and its
     fine-tunes or re-quantized exports) share it, whatever their id or native format."""
@@ -239,7 +233,7 @@ def resolve_rows(
         if model_id in models:
             continue
         try:
-            models[model_id] = _catalog_model(str(model_id))
+            models[model_id] = load_model_spec(str(model_id))
         except EpoptError as exc:
             label = frame.index[(frame["model"] == model_id).to_numpy()][0]
             raise _row_error(label, "model", f"cannot model {model_id!r}: {exc}") from exc
@@ -281,15 +275,6 @@ def prior_frame(resolved: Resolved) -> pd.DataFrame:
     return pd.DataFrame(columns, index=frame.index)
 
 
-def _peak_tflops(gpu: GPUSpec, quantization: str) -> float:
-    """Dense peak TFLOPS of the GPU in the weight format (BF16 where it has no figure)."""
-    for name in PEAK_FLOPS_FIELD[Quantization(quantization)]:
-        value = getattr(gpu, name)
-        if value is not None:
-            return float(value)
-    return float(gpu.bf16_tflops or 1.0)
-
-
 def _log(values: pd.Series | np.ndarray) -> np.ndarray:
     return np.log(np.asarray(values, dtype=np.float64) + _EPS_MS)
 
@@ -324,7 +309,9 @@ def build_features(resolved: Resolved, prior: pd.DataFrame) -> pd.DataFrame:
     q_values, kv_values = pd.unique(q), pd.unique(kv)
     weight_bytes = per_pair(model_codes, q, lambda m, f: models[m].weight_bytes(q_values[f]))
     kv_token = per_pair(model_codes, kv, lambda m, d: models[m].kv_bytes_per_token(kv_values[d]))
-    peak_tflops = per_pair(gpu_codes, q, lambda g, f: _peak_tflops(gpus[g], q_values[f]))
+    peak_tflops = 1e-12 * per_pair(
+        gpu_codes, q, lambda g, f: GpuFigures.of(gpus[g]).peak_flops(q_values[f])
+    )
     out = pd.DataFrame(
         {
             "log_prior_ttft": _log(prior["ttft_ms"]),
