@@ -36,6 +36,7 @@ __all__ = [
     "prepare_study",
     "quiet_optuna",
     "tell_trial",
+    "trial_budget",
 ]
 
 SAMPLERS: tuple[str, ...] = ("tpe", "nsga2", "gp", "random")
@@ -48,6 +49,18 @@ _FINGERPRINT = "epopt_problem"
 def default_budget(problem: SearchProblem) -> int:
     """Trials when none are given: 10 % of the candidates, at least 50 (at most all)."""
     return min(problem.size, max(50, math.ceil(0.1 * problem.size)))
+
+
+def trial_budget(problem: SearchProblem, budget: int | None) -> int:
+    """``budget``, or :func:`default_budget` when it is ``None``.
+
+    Raises:
+        InvalidInputError: a budget below one trial.
+    """
+    budget = default_budget(problem) if budget is None else budget
+    if budget < 1:
+        raise InvalidInputError("trials", f"must be >= 1, got {budget}")
+    return budget
 
 
 def make_sampler(name: str, *, seed: int | None, budget: int) -> optuna.samplers.BaseSampler:
@@ -204,9 +217,7 @@ class OptunaBackend(SearchBackend):
         budget: int | None = None,
         progress: Progress | None = None,
     ) -> SearchResult:
-        budget = default_budget(problem) if budget is None else budget
-        if budget < 1:
-            raise InvalidInputError("trials", f"must be >= 1, got {budget}")
+        budget = trial_budget(problem, budget)
         with quiet_optuna():
             sampler = make_sampler(self.sampler, seed=self.seed, budget=budget)
             study, done = prepare_study(

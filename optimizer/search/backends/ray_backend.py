@@ -25,11 +25,11 @@ from optimizer.search.backends.base import Progress, SearchBackend, SearchResult
 from optimizer.search.backends.optuna_backend import (
     SAMPLERS,
     _distributions,
-    default_budget,
     make_sampler,
     prepare_study,
     quiet_optuna,
     tell_trial,
+    trial_budget,
 )
 
 if TYPE_CHECKING:
@@ -181,9 +181,7 @@ class RayTuneBackend(SearchBackend):
         budget: int | None = None,
         progress: Progress | None = None,
     ) -> SearchResult:
-        budget = default_budget(problem) if budget is None else budget
-        if budget < 1:
-            raise InvalidInputError("trials", f"must be >= 1, got {budget}")
+        budget = trial_budget(problem, budget)
         # Ray Tune's rich console report would interleave with epopt's output.
         os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
         from ray import tune
