@@ -133,6 +133,8 @@ def format_values(
         ['fp8', 'bf16']
     """
     arr = np.asarray(values, dtype=object)
+    if arr.ndim == 0 and isinstance(arr.item(), str):  # a single format: no factorising
+        return np.asarray(parse(str(arr.item()), field).value, dtype=object)
     codes, unique = pd.factorize(arr.reshape(-1))
     canonical = np.asarray([parse(str(u), field).value for u in unique], dtype=object)
     if (codes < 0).any():

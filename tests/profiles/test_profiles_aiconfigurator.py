@@ -154,7 +154,9 @@ def test_concurrency_is_the_client_count(runs, raw):
     client = raw["silicon_data_source"].str.extract(r"silicon_concurrency=(\d+)")[0]
     present = client.notna().to_numpy()
     assert present.sum() == 5202
-    assert (runs.loc[present, "concurrency"] == client[present].astype(int)).all()
+    copies = pd.Series([e.get("deployment_copies", 1) for e in runs["extra"]], index=runs.index)
+    per_copy = client[present].astype(int) // copies[present]
+    assert (runs.loc[present, "concurrency"] == per_copy).all()
     derived = runs.loc[~present]
     assert len(derived) == 19
     assert (derived["concurrency"] >= 1).all()
@@ -163,6 +165,20 @@ def test_concurrency_is_the_client_count(runs, raw):
         "batch_size*attention_dp_size": 12,
         "decode_batch_size*decode_num_workers*decode_attention_dp": 7,
     }
+
+
+def test_clients_spread_over_copies_of_the_deployment(runs, raw):
+    # 416 clients of 15,500-token requests on two GPUs, 13 sequences per copy (batch_size)
+    position = raw.index[
+        raw["id"].str.startswith("nvidia_qwen3_32b_nvfp4_nvidia_qwen3_32b_nvfp4_b200_sxm_trtllm_agg")
+    ][0]
+    row = runs.loc[position]
+    assert (row["concurrency"], row["extra"]["deployment_copies"]) == (13, 32)
+    assert row["extra"]["silicon_concurrency"] == 416
+    assert row["extra"]["concurrency_from"] == "silicon_concurrency/deployment_copies"
+    copied = [e for e in runs["extra"] if "deployment_copies" in e]
+    assert len(copied) == 16
+    assert all(e["silicon_concurrency"] % e["deployment_copies"] == 0 for e in copied)
 
 
 def test_one_disagg_row_in_full(runs, raw):

@@ -15,15 +15,22 @@ row is kept; mapping to the native schema:
   decode sets TPOT and holds the KV cache; both pools' ``prefill_*``/``decode_*`` fields go
   to ``extra`` unchanged. A blank or 0 ``pp``/attention-DP/expert-parallel size means
   "not used" and becomes 1 (a 0 is also kept in ``extra`` under its source column).
-- **Concurrency** is the number of closed-loop clients the benchmark ran:
-  ``silicon_concurrency=`` inside ``silicon_data_source`` (5,202 rows; it equals the
-  ``_c<N>_`` in the row id). ``batch_size`` is aiconfigurator's *per-worker* batch and is
-  kept in ``extra``; it equals the client concurrency on 3,410 of the 3,607 ``agg`` rows
-  that carry both, and ``batch_size x attention_dp_size`` on 3,577. Where the file has no
+- **Concurrency** is the number of closed-loop clients one deployment (``tp x dp``
+  GPUs) served: ``silicon_concurrency=`` inside ``silicon_data_source`` (5,202 rows; it
+  equals the ``_c<N>_`` in the row id). ``batch_size`` is aiconfigurator's *per-worker*
+  batch and is kept in ``extra``; it equals the client concurrency on 3,410 of the 3,607
+  ``agg`` rows that carry both, and ``batch_size x attention_dp_size`` on 3,577. On 16
+  ``agg`` rows that give the attention-DP size, the client count is a whole multiple
+  ``k >= 2`` of ``batch_size x attention_dp_size``: the benchmark spread its clients over
+  ``k`` copies of the deployment (e.g. the nvidia/Qwen3-32B-NVFP4 runs: 416 clients of
+  15,500-token requests, 13 per copy -- 416 such sequences could not fit in two GPUs'
+  memory, 13 give the measured 13.7 ms TPOT). Their concurrency is the per-copy count,
+  ``extra["deployment_copies"] = k``. Where the file has no
   ``silicon_concurrency`` (12 ``agg``, 7 ``disagg`` rows) the concurrency is derived:
   ``batch_size x dp`` (``agg``), ``decode_batch_size x decode_num_workers x
   decode_attention_dp_size`` (``disagg``; that identity holds on all 267 ``disagg`` rows
-  that carry both). ``extra["concurrency_from"]`` says which.
+  that carry both). ``extra["concurrency_from"]`` says which (and
+  ``silicon_concurrency/deployment_copies`` for the 16 rows above).
 - **Quantization** = ``gemm_quant_mode``; where blank (446 rows) from ``precision``
   (``fp8``->``fp8``, ``fp4``->``nvfp4``, ``int4``->``int4_wo``, ``bf16``->``bf16``); where
   both are blank (366 rows: Qwen/Qwen3-32B, meta-llama/Llama-3.1-8B-Instruct) from the
@@ -248,6 +255,17 @@ def _extra_value(row: _Row, column: str) -> Any:
     return int(number) if number.is_integer() else number
 
 
+def _deployment_copies(r: _Row, clients: int) -> int:
+    """How many copies of the deployment an ``agg`` run spread its clients over: the
+    client count over the sequences one copy runs (``batch_size x attention_dp_size``)
+    where that is a whole number of at least 2 and the attention-DP size is given; else 1."""
+    batch, attention_dp = r.whole("batch_size"), r.whole("attention_dp_size")
+    if batch is None or attention_dp is None:
+        return 1
+    per_copy = batch * max(attention_dp, 1)
+    return clients // per_copy if clients % per_copy == 0 and clients >= 2 * per_copy else 1
+
+
 def map_row(record: dict[str, Any], source: str, row: int) -> dict[str, Any]:
     """Map one source row (``column -> cell text``) to native fields; see the module doc."""
     r = _Row(record, source, row)
@@ -272,6 +290,11 @@ def map_row(record: dict[str, Any], source: str, row: int) -> dict[str, Any]:
         concurrency = r.whole("silicon_data_source", client_count)
         extra["silicon_concurrency"] = concurrency
         extra["concurrency_from"] = "silicon_concurrency"
+        copies = _deployment_copies(r, concurrency) if mode == "agg" else 1
+        if copies > 1:
+            concurrency //= copies
+            extra["deployment_copies"] = copies
+            extra["concurrency_from"] = "silicon_concurrency/deployment_copies"
     elif mode == "agg":
         batch = r.whole("batch_size")
         if batch is None:
