@@ -5,7 +5,9 @@ gradient-boosted tree ensemble (scikit-learn ``HistGradientBoostingRegressor``; 
 with the absolute-error loss, i.e. the conditional median: measured TTFT has a heavy
 tail of runs far off their neighbours, and fitting their mean cost 4 points of MAPE on
 unseen configurations; TPOT with squared error, which generalised better to unseen
-models) on the
+models, after leaving out the runs whose out-of-fold residual is more than 3 scaled
+MADs from the median: a few broken sweeps -- e.g. a GB200 Qwen3-32B sweep whose TPOT
+jumps 5x from one client to two -- otherwise pull every model of that architecture) on the
 physics features of :mod:`optimizer.surrogate.features` (the operator prior's TTFT,
 TPOT and their terms among them), under monotonic constraints
 (:data:`~optimizer.surrogate.features.MONOTONE_BY_TARGET`): the learned factor never
@@ -159,6 +161,11 @@ class Surrogate(BaseEstimator):
             intervals and the family offsets (0 or 1: neither; the bound columns are NaN).
         local_shrink: pseudo-count of the family offsets' shrinkage towards zero
             (``None``: no family offsets).
+        outlier_mads: for a target fitted with squared error (sensitive to outliers),
+            rows whose out-of-fold residual lies further than this many scaled median
+            absolute deviations from the median are left out of the final trees and of
+            the held-out fits that weigh the prior (``None``: keep all; needs
+            ``cv_folds >= 2``).
         ttft_loss, tpot_loss: loss of each target's trees (scikit-learn names).
         gpus: GPU specs by id overriding or extending the catalog (hypothetical GPUs).
         models: model specs by id overriding or extending the catalog.
@@ -182,6 +189,7 @@ class Surrogate(BaseEstimator):
         coverage: float = 0.9,
         cv_folds: int = 5,
         local_shrink: float | None = DEFAULT_SHRINK,
+        outlier_mads: float | None = 3.0,
         ttft_loss: str = "absolute_error",
         tpot_loss: str = "squared_error",
         gpus: Mapping[str, GPUSpec] | None = None,
@@ -196,6 +204,7 @@ class Surrogate(BaseEstimator):
         self.coverage = coverage
         self.cv_folds = cv_folds
         self.local_shrink = local_shrink
+        self.outlier_mads = outlier_mads
         self.ttft_loss = ttft_loss
         self.tpot_loss = tpot_loss
         self.gpus = gpus
@@ -203,9 +212,12 @@ class Surrogate(BaseEstimator):
         self.random_state = random_state
 
     # --- fitting --------------------------------------------------------------------
+    def _loss(self, target: str) -> str:
+        return self.ttft_loss if target == "ttft_ms" else self.tpot_loss
+
     def _regressor(self, target: str) -> HistGradientBoostingRegressor:
         return HistGradientBoostingRegressor(
-            loss=self.ttft_loss if target == "ttft_ms" else self.tpot_loss,
+            loss=self._loss(target),
             max_iter=self.max_iter,
             learning_rate=self.learning_rate,
             max_leaf_nodes=self.max_leaf_nodes,
@@ -267,6 +279,7 @@ class Surrogate(BaseEstimator):
         self.oof_residuals_: dict[str, np.ndarray] = {}
         self.prior_floor_: dict[str, float] = {}
         self.local_: dict[str, LocalOffsets] = {}
+        self.trimmed_: dict[str, int] = {}
         families = family_keys(runs)
         architectures = self._architectures(runs["model"])
         gpus = runs["gpu"].astype(str).to_numpy()
@@ -281,9 +294,12 @@ class Surrogate(BaseEstimator):
             self.prior_floor_[target] = float(
                 np.exp(np.quantile(log_y - log_prior, PRIOR_FLOOR_QUANTILE))
             )
+            weights = np.ones(len(log_y))
             if folds >= 2:
                 oof = self._out_of_fold(X, prior, log_y, target, groups, folds)
                 residuals = log_y - oof
+                if self._loss(target) == "squared_error":  # absolute error is robust already
+                    weights = self._inliers(residuals)
                 if self.local_shrink is not None:
                     self.local_[target], residuals = fit_local_offsets(
                         residuals, families, groups, self.local_shrink
@@ -294,14 +310,17 @@ class Surrogate(BaseEstimator):
                 n_groups = len(np.unique(labels))
                 if self.cv_folds >= 2 and n_groups >= 2:
                     k = min(self.cv_folds, n_groups)
-                    oof = self._out_of_fold(X, prior, log_y, target, labels, k)
+                    oof = self._out_of_fold(X, prior, log_y, target, labels, k, weights)
                     for stratum, rows in (("*", np.ones(len(oof), bool)), *by_stratum):
                         if stratum == "*" or len(np.unique(labels[rows])) >= 2:
                             self.shift_[kind][f"{target}/{stratum}"] = fit_shift_correction(
                                 oof[rows], log_prior[rows], log_y[rows], labels[rows], self.coverage
                             )
             columns = list(MONOTONE_BY_TARGET[target])
-            self.estimators_[target] = self._regressor(target).fit(X[columns], log_y - log_base)
+            self.estimators_[target] = self._regressor(target).fit(
+                X[columns], log_y - log_base, sample_weight=weights
+            )
+            self.trimmed_[target] = int((weights == 0).sum())
         self.train_architectures_ = np.unique(architectures)
         self.train_gpus_ = np.unique(gpus)
         self.feature_names_in_ = np.array(FEATURES, dtype=object)
@@ -317,6 +336,7 @@ class Surrogate(BaseEstimator):
         target: str,
         groups: np.ndarray,
         folds: int,
+        weights: np.ndarray | None = None,
     ) -> np.ndarray:
         """Log predictions of every row by a fit that did not see the row's group."""
         columns = list(MONOTONE_BY_TARGET[target])
@@ -324,10 +344,21 @@ class Surrogate(BaseEstimator):
         oof = np.full(len(X), np.nan)
         for train, test in GroupKFold(n_splits=folds).split(X, groups=groups):
             est = self._regressor(target).fit(
-                X[columns].iloc[train], log_y[train] - log_base[train]
+                X[columns].iloc[train],
+                log_y[train] - log_base[train],
+                sample_weight=None if weights is None else weights[train],
             )
             oof[test] = est.predict(X[columns].iloc[test])
         return np.log(self._floored(np.exp(oof) * baseline_ms(prior), prior, target))
+
+    def _inliers(self, residuals: np.ndarray) -> np.ndarray:
+        """Weight 1 for rows whose held-out residual lies within ``outlier_mads`` scaled
+        median absolute deviations of the median, 0 for the others (all 1 when off)."""
+        if self.outlier_mads is None:
+            return np.ones(len(residuals))
+        centred = np.abs(residuals - np.median(residuals))
+        scale = 1.4826 * np.median(centred)
+        return (centred <= self.outlier_mads * scale).astype(np.float64)
 
     def _floored(self, prediction: np.ndarray, prior: pd.DataFrame, target: str) -> np.ndarray:
         """The learned prediction, floored by the scaled prior (and TPOT by the FLOPs)."""

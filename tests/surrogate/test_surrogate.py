@@ -143,3 +143,29 @@ def test_an_artifact_from_before_the_shift_correction_still_predicts(fitted, sma
     old = copy.deepcopy(fitted)
     del old.shift_, old.train_architectures_, old.train_gpus_
     pd.testing.assert_frame_equal(old.predict(rows), fitted.predict(rows))
+
+
+def test_measured_families_get_their_offset(fitted, small_runs):
+    import copy
+
+    from optimizer.surrogate.local import family_keys
+
+    rows = small_runs.drop(columns=["ttft_ms", "tpot_ms"]).head(30)
+    without = copy.deepcopy(fitted)
+    without.local_ = {}
+    for target in ("ttft_ms", "tpot_ms"):
+        ratio = fitted.predict(rows)[target] / without.predict(rows)[target]
+        offset = fitted.local_[target].offset(family_keys(rows))
+        np.testing.assert_allclose(ratio, np.exp(offset), rtol=1e-9)
+
+
+def test_outlying_runs_are_left_out_of_the_final_trees(fitted, small_runs):
+    residuals = np.r_[np.random.default_rng(1).normal(0.0, 0.1, 200), [3.0, -3.0]]
+    weights = Surrogate(outlier_mads=3.0)._inliers(residuals)
+    assert weights[-2:].tolist() == [0.0, 0.0]
+    assert weights[:200].mean() > 0.97
+    assert Surrogate(outlier_mads=None)._inliers(residuals).min() == 1.0
+    # TPOT's squared-error trees drop a few runs, not a large share; TTFT's
+    # absolute-error trees are robust already and keep all
+    assert 0 < fitted.trimmed_["tpot_ms"] < 0.1 * len(small_runs)
+    assert fitted.trimmed_["ttft_ms"] == 0
