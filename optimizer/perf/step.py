@@ -221,19 +221,28 @@ def step_terms(
     active = tokens > 0
 
     # --- GEMMs: attention projections, dense MLPs, shared experts ----------------------
+    # (layers, n, k) of every GEMM of the step, timed in one stacked lookup
     attn_layers = max(model.num_layers, 1)
-    attn_n = model.attention_params / attn_layers / hidden / tp_
-    gemm = attn_layers * library.gemm(m, np.maximum(attn_n, 1.0), hidden, dense_q)
-    if model.num_dense_layers and model.dense_mlp_params:
-        inter = model.dense_mlp_params / model.num_dense_layers / (3.0 * hidden)
-        up = library.gemm(m, np.maximum(2.0 * inter / tp_, 1.0), hidden, dense_q)
-        down = library.gemm(m, hidden, np.maximum(inter / tp_, 1.0), dense_q)
-        gemm = gemm + model.num_dense_layers * (up + down)
-    if model.num_moe_layers and model.shared_expert_params:
-        inter = model.shared_expert_params / model.num_moe_layers / (3.0 * hidden)
-        up = library.gemm(m, np.maximum(2.0 * inter / tp_, 1.0), hidden, dense_q)
-        down = library.gemm(m, hidden, np.maximum(inter / tp_, 1.0), dense_q)
-        gemm = gemm + model.num_moe_layers * (up + down)
+    shapes_nk = [
+        (attn_layers, np.maximum(model.attention_params / attn_layers / hidden / tp_, 1.0), hidden)
+    ]
+    for layers, params in (
+        (model.num_dense_layers, model.dense_mlp_params),
+        (model.num_moe_layers, model.shared_expert_params),
+    ):
+        if layers and params:
+            inter = params / layers / (3.0 * hidden)
+            shapes_nk.append((layers, np.maximum(2.0 * inter / tp_, 1.0), hidden))  # up
+            shapes_nk.append((layers, hidden, np.maximum(inter / tp_, 1.0)))  # down
+    gemm_shape = np.broadcast_shapes(m.shape, tp_.shape)
+    times = library.gemm(
+        *(
+            np.stack([np.broadcast_to(x, gemm_shape) for x in column])
+            for column in zip(*((m, n, k) for _, n, k in shapes_nk), strict=True)
+        ),
+        dense_q,
+    )
+    gemm = sum(layers * t for (layers, _, _), t in zip(shapes_nk, times, strict=True))
 
     # --- attention kernels ----------------------------------------------------------
     shapes = _attention_shapes(model, tp_)

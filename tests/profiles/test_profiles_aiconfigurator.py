@@ -170,7 +170,9 @@ def test_concurrency_is_the_client_count(runs, raw):
 def test_clients_spread_over_copies_of_the_deployment(runs, raw):
     # 416 clients of 15,500-token requests on two GPUs, 13 sequences per copy (batch_size)
     position = raw.index[
-        raw["id"].str.startswith("nvidia_qwen3_32b_nvfp4_nvidia_qwen3_32b_nvfp4_b200_sxm_trtllm_agg")
+        raw["id"].str.startswith(
+            "nvidia_qwen3_32b_nvfp4_nvidia_qwen3_32b_nvfp4_b200_sxm_trtllm_agg"
+        )
     ][0]
     row = runs.loc[position]
     assert (row["concurrency"], row["extra"]["deployment_copies"]) == (13, 32)
