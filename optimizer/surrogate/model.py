@@ -317,8 +317,9 @@ class Surrogate(BaseEstimator):
                                 oof[rows], log_prior[rows], log_y[rows], labels[rows], self.coverage
                             )
             columns = list(MONOTONE_BY_TARGET[target])
+            keep = weights > 0
             self.estimators_[target] = self._regressor(target).fit(
-                X[columns], log_y - log_base, sample_weight=weights
+                X[columns][keep], (log_y - log_base)[keep]
             )
             self.trimmed_[target] = int((weights == 0).sum())
         self.train_architectures_ = np.unique(architectures)
@@ -343,10 +344,10 @@ class Surrogate(BaseEstimator):
         log_base = np.log(baseline_ms(prior))
         oof = np.full(len(X), np.nan)
         for train, test in GroupKFold(n_splits=folds).split(X, groups=groups):
+            if weights is not None:  # 0/1 weights: leaving rows out is the same fit, and
+                train = train[weights[train] > 0]  # far cheaper than weighted binning
             est = self._regressor(target).fit(
-                X[columns].iloc[train],
-                log_y[train] - log_base[train],
-                sample_weight=None if weights is None else weights[train],
+                X[columns].iloc[train], log_y[train] - log_base[train]
             )
             oof[test] = est.predict(X[columns].iloc[test])
         return np.log(self._floored(np.exp(oof) * baseline_ms(prior), prior, target))
