@@ -52,6 +52,7 @@ band calibrated on the same held-out residuals.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -469,6 +470,16 @@ class Surrogate(BaseEstimator):
         """The operator prior alone (``ttft_ms``, ``tpot_ms`` and its terms); needs no fit."""
         knobs = [c for c in (*REQUIRED_COLUMNS, "kv_cache_dtype", "pp", "mode") if c in rows]
         return prior_frame(resolve_rows(rows[knobs], self.gpus, self.models))
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore a stored surrogate; a parameter added after it was stored takes its
+        default, so ``get_params``/``set_params`` work on older artifacts too."""
+        defaults = {
+            name: p.default
+            for name, p in inspect.signature(type(self).__init__).parameters.items()
+            if p.default is not inspect.Parameter.empty
+        }
+        super().__setstate__({**defaults, **state})
 
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()

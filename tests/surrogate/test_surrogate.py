@@ -169,3 +169,18 @@ def test_outlying_runs_are_left_out_of_the_final_trees(fitted, small_runs):
     # absolute-error trees are robust already and keep all
     assert 0 < fitted.trimmed_["tpot_ms"] < 0.1 * len(small_runs)
     assert fitted.trimmed_["ttft_ms"] == 0
+
+
+def test_a_stored_surrogate_from_before_a_new_parameter_loads_with_its_default(fitted, small_runs):
+    import copy
+
+    from optimizer.surrogate.artifact import dumps, loads, sha256_hex
+
+    old = copy.deepcopy(fitted)
+    del old.local_shrink, old.outlier_mads, old.ttft_loss, old.tpot_loss
+    data = dumps(old)
+    loaded = loads(data, sha256_hex(data))
+    params = loaded.get_params()  # what recommend's set_params needs
+    assert (params["local_shrink"], params["outlier_mads"]) == (5.0, 3.0)
+    rows = small_runs.drop(columns=["ttft_ms", "tpot_ms"]).head(10)
+    pd.testing.assert_frame_equal(loaded.predict(rows), fitted.predict(rows))
