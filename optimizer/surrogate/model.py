@@ -295,12 +295,12 @@ class Surrogate(BaseEstimator):
             self.prior_floor_[target] = float(
                 np.exp(np.quantile(log_y - log_prior, PRIOR_FLOOR_QUANTILE))
             )
-            weights = np.ones(len(log_y))
+            inliers = np.ones(len(log_y), dtype=bool)
             if folds >= 2:
                 oof = self._out_of_fold(X, prior, log_y, target, groups, folds)
                 residuals = log_y - oof
                 if self._loss(target) == "squared_error":  # absolute error is robust already
-                    weights = self._inliers(residuals)
+                    inliers = self._inliers(residuals)
                 if self.local_shrink is not None:
                     self.local_[target], residuals = fit_local_offsets(
                         residuals, families, groups, self.local_shrink
@@ -311,18 +311,17 @@ class Surrogate(BaseEstimator):
                 n_groups = len(np.unique(labels))
                 if self.cv_folds >= 2 and n_groups >= 2:
                     k = min(self.cv_folds, n_groups)
-                    oof = self._out_of_fold(X, prior, log_y, target, labels, k, weights)
+                    oof = self._out_of_fold(X, prior, log_y, target, labels, k, inliers)
                     for stratum, rows in (("*", np.ones(len(oof), bool)), *by_stratum):
                         if stratum == "*" or len(np.unique(labels[rows])) >= 2:
                             self.shift_[kind][f"{target}/{stratum}"] = fit_shift_correction(
                                 oof[rows], log_prior[rows], log_y[rows], labels[rows], self.coverage
                             )
             columns = list(MONOTONE_BY_TARGET[target])
-            keep = weights > 0
             self.estimators_[target] = self._regressor(target).fit(
-                X[columns][keep], (log_y - log_base)[keep]
+                X[columns][inliers], (log_y - log_base)[inliers]
             )
-            self.trimmed_[target] = int((weights == 0).sum())
+            self.trimmed_[target] = int((~inliers).sum())
         self.train_architectures_ = np.unique(architectures)
         self.train_gpus_ = np.unique(gpus)
         self.feature_names_in_ = np.array(FEATURES, dtype=object)
@@ -338,15 +337,16 @@ class Surrogate(BaseEstimator):
         target: str,
         groups: np.ndarray,
         folds: int,
-        weights: np.ndarray | None = None,
+        rows: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Log predictions of every row by a fit that did not see the row's group."""
+        """Log predictions of every row by a fit that did not see the row's group (and
+        was fitted on the ``rows`` mask only, when given)."""
         columns = list(MONOTONE_BY_TARGET[target])
         log_base = np.log(baseline_ms(prior))
         oof = np.full(len(X), np.nan)
         for train, test in GroupKFold(n_splits=folds).split(X, groups=groups):
-            if weights is not None:  # 0/1 weights: leaving rows out is the same fit, and
-                train = train[weights[train] > 0]  # far cheaper than weighted binning
+            if rows is not None:  # left out, not zero-weighted: weighted binning is slow
+                train = train[rows[train]]
             est = self._regressor(target).fit(
                 X[columns].iloc[train], log_y[train] - log_base[train]
             )
@@ -354,13 +354,12 @@ class Surrogate(BaseEstimator):
         return np.log(self._floored(np.exp(oof) * baseline_ms(prior), prior, target))
 
     def _inliers(self, residuals: np.ndarray) -> np.ndarray:
-        """Weight 1 for rows whose held-out residual lies within ``outlier_mads`` scaled
-        median absolute deviations of the median, 0 for the others (all 1 when off)."""
+        """True for rows whose held-out residual lies within ``outlier_mads`` scaled
+        median absolute deviations of the median (all True when ``outlier_mads`` is None)."""
         if self.outlier_mads is None:
-            return np.ones(len(residuals))
+            return np.ones(len(residuals), dtype=bool)
         centred = np.abs(residuals - np.median(residuals))
-        scale = 1.4826 * np.median(centred)
-        return (centred <= self.outlier_mads * scale).astype(np.float64)
+        return centred <= self.outlier_mads * 1.4826 * np.median(centred)
 
     def _floored(self, prediction: np.ndarray, prior: pd.DataFrame, target: str) -> np.ndarray:
         """The learned prediction, floored by the scaled prior (and TPOT by the FLOPs)."""

@@ -161,10 +161,10 @@ def test_measured_families_get_their_offset(fitted, small_runs):
 
 def test_outlying_runs_are_left_out_of_the_final_trees(fitted, small_runs):
     residuals = np.r_[np.random.default_rng(1).normal(0.0, 0.1, 200), [3.0, -3.0]]
-    weights = Surrogate(outlier_mads=3.0)._inliers(residuals)
-    assert weights[-2:].tolist() == [0.0, 0.0]
-    assert weights[:200].mean() > 0.97
-    assert Surrogate(outlier_mads=None)._inliers(residuals).min() == 1.0
+    inliers = Surrogate(outlier_mads=3.0)._inliers(residuals)
+    assert inliers[-2:].tolist() == [False, False]
+    assert inliers[:200].mean() > 0.97
+    assert Surrogate(outlier_mads=None)._inliers(residuals).all()
     # TPOT's squared-error trees drop a few runs, not a large share; TTFT's
     # absolute-error trees are robust already and keep all
     assert 0 < fitted.trimmed_["tpot_ms"] < 0.1 * len(small_runs)
