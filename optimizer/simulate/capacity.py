@@ -35,8 +35,8 @@ from optimizer.domain.workload import (
 from optimizer.errors import InvalidInputError
 from optimizer.simulate.config import SimulationOptions
 from optimizer.simulate.metrics import SimulationReport
-from optimizer.simulate.replica import Replica, build_replica
-from optimizer.simulate.simulator import calibrated_replica, mean_lengths, simulate_replica
+from optimizer.simulate.replica import Replica
+from optimizer.simulate.simulator import mean_lengths, prepared_replica, simulate_replica
 from optimizer.simulate.step_time import StepCost
 from optimizer.simulate.trace import Trace, read_trace
 
@@ -224,15 +224,9 @@ def max_rate_meeting_slo(
         True
     """
     options = options or SimulationOptions()
-    trace = (
-        read_trace(workload.arrivals.path) if isinstance(workload.arrivals, TraceReplay) else None
+    replica, trace = prepared_replica(
+        endpoint, model, gpu, workload, options=options, step_model=step_model, surrogate=surrogate
     )
-    isl, osl = mean_lengths(workload, trace)
-    replica = build_replica(
-        endpoint, model, gpu, options=options, step_model=step_model, mean_tokens=isl + osl
-    )
-    if surrogate is not None and step_model is None:
-        replica = calibrated_replica(replica, surrogate, isl=round(isl), osl=round(osl))
     return find_capacity(
         replica,
         workload,

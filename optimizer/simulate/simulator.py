@@ -38,7 +38,13 @@ from optimizer.simulate.step_time import StepCost, StepTimeModel
 from optimizer.simulate.trace import Trace, read_trace
 from optimizer.simulate.traffic import generate_requests
 
-__all__ = ["calibrated_replica", "mean_lengths", "simulate", "simulate_replica"]
+__all__ = [
+    "calibrated_replica",
+    "mean_lengths",
+    "prepared_replica",
+    "simulate",
+    "simulate_replica",
+]
 
 _CACHE = CalibrationCache()
 
@@ -172,6 +178,30 @@ def simulate_replica(
     )
 
 
+def prepared_replica(
+    endpoint: EndpointConfig,
+    model: ModelSpec | str,
+    gpu: GPUSpec | str,
+    workload: Workload,
+    *,
+    options: SimulationOptions,
+    step_model: StepCost | None = None,
+    surrogate: Any = None,
+) -> tuple[Replica, Trace | None]:
+    """The replica to simulate ``workload`` on (calibrated on ``surrogate`` when given and
+    no ``step_model`` is), and the trace the workload replays (``None`` if it replays none)."""
+    trace = (
+        read_trace(workload.arrivals.path) if isinstance(workload.arrivals, TraceReplay) else None
+    )
+    isl, osl = mean_lengths(workload, trace)
+    replica = build_replica(
+        endpoint, model, gpu, options=options, step_model=step_model, mean_tokens=isl + osl
+    )
+    if surrogate is not None and step_model is None:
+        replica = calibrated_replica(replica, surrogate, isl=round(isl), osl=round(osl))
+    return replica, trace
+
+
 def simulate(
     endpoint: EndpointConfig,
     model: ModelSpec | str,
@@ -216,20 +246,9 @@ def simulate(
         True
     """
     options = options or SimulationOptions()
-    trace = (
-        read_trace(workload.arrivals.path) if isinstance(workload.arrivals, TraceReplay) else None
+    replica, trace = prepared_replica(
+        endpoint, model, gpu, workload, options=options, step_model=step_model, surrogate=surrogate
     )
-    isl, osl = mean_lengths(workload, trace)
-    replica = build_replica(
-        endpoint,
-        model,
-        gpu,
-        options=options,
-        step_model=step_model,
-        mean_tokens=isl + osl,
-    )
-    if surrogate is not None and step_model is None:
-        replica = calibrated_replica(replica, surrogate, isl=round(isl), osl=round(osl))
     return simulate_replica(
         replica, workload, n_requests=n_requests, seed=seed, options=options, slo=slo, trace=trace
     )
