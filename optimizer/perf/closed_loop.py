@@ -4,15 +4,15 @@ Closed-loop estimates (``C`` clients, each sending a request of ``isl`` input an
 ``osl`` output tokens as soon as its previous one finishes), per attention-DP rank with
 ``B = C / dp`` running sequences:
 
-* ``TPOT = step(B decode tokens over isl + osl / 2 cached tokens, plus B / osl
-  prefills of isl tokens)``: every request is prefilled once per ``osl`` decode steps,
-  so continuous batching interleaves ``B / osl`` prefills into each decode step on
-  average (chunked prefill merges them into the step; separate prefill steps cost the
-  same on average).
-* ``TTFT = 0.5 * decode_step(B) + prefill_step(k)`` with ``k = max(1, B / osl)``
-  requests arriving together during one step: a new request waits on average half of
-  the running step, then is prefilled with the others that arrived, next to the running
-  decodes.
+* ``TPOT = mean step(B decode tokens over isl + osl / 2 cached tokens, plus the
+  prefills of isl tokens that step holds)``: every request is prefilled once per
+  ``osl`` decode steps, so continuous batching interleaves ``a = B / osl`` prefills into
+  each decode step on average (chunked prefill merges them into the step; separate
+  prefill steps cost the same on average). A step holds a whole number of them,
+  ``floor(a)`` or ``floor(a) + 1``, and the mean is taken over those two steps' times.
+* ``TTFT = 0.5 * step(B decodes, floor(a) prefills) + step(B decodes, floor(a) + 1
+  prefills)``: a new request waits on average half of the running step, then is
+  prefilled with the others that arrived during it, next to the running decodes.
 * ``queue_ms``: when ``B`` exceeds the sequences the KV cache holds (``S``, from
   :func:`~optimizer.space.memory.estimate_memory`), the excess would wait for free
   slots, ``(B / S - 1) * osl * TPOT``. Reported apart, not added to TTFT: the memory
@@ -55,8 +55,10 @@ class ClosedLoopPrior:
 
     Attributes:
         ttft_ms, tpot_ms: the prior's estimates.
-        decode: terms of the steady-state (mixed) decode step.
-        prefill: terms of the step that prefills the arriving requests.
+        decode: terms of the mean steady-state decode step (the mix of steps holding
+            ``floor(a)`` and ``floor(a) + 1`` prefills).
+        prefill: terms of the step that prefills a new request (``floor(a) + 1``
+            prefills next to the running decodes).
         burst_prefill_ms: prefill of all running requests at once.
         queue_ms: waiting for a free KV slot (0 when the KV cache holds the batch).
         batch: running sequences per attention-DP rank (``C / dp``).
@@ -167,35 +169,50 @@ def closed_loop_prior(
     kv_len = isl_ + osl_ / 2.0
 
     arrivals = batch / np.maximum(osl_, 1.0)
-    together = np.maximum(arrivals, 1.0)
+    # A decode step holds a whole number of prefills: ``floor(arrivals)`` or one more,
+    # in the proportion that makes their mean ``arrivals``. The mean step is the same
+    # mix of those two steps' times -- not the time of one step with a fractional
+    # prefill, which would spread the prompt's tokens over every step (at small batches
+    # a step's time is concave in its tokens: weights, and the experts a batch touches,
+    # are read once whatever the tokens).
+    fewer = np.floor(arrivals)
+    more_share = arrivals - fewer
     none = np.zeros(shape)
-    # The four steps of the estimate, evaluated in one vectorised call (stacked on a
-    # leading axis): the mixed decode step, the pure decode step, the step that
-    # prefills the arriving requests next to the running decodes, the burst prefill.
+    # The three steps of the estimate, evaluated in one vectorised call (stacked on a
+    # leading axis): decode steps holding ``fewer`` and ``fewer + 1`` prefills, and the
+    # burst prefill.
     stacked = step_terms(
         model,
         gpu,
         library,
-        decode_seqs=np.stack([batch, batch, batch, none]),
-        kv_len=np.stack([kv_len, kv_len, kv_len, np.ones(shape)]),
-        prefill_seqs=np.stack([arrivals, none, together, batch]),
-        prefill_len=np.broadcast_to(isl_, (4, *shape)),
+        decode_seqs=np.stack([batch, batch, none]),
+        kv_len=np.stack([kv_len, kv_len, np.ones(shape)]),
+        prefill_seqs=np.stack([fewer, fewer + 1.0, batch]),
+        prefill_len=np.broadcast_to(isl_, (3, *shape)),
         quantization=quantization,
         kv_dtype=kv_dtype,
-        tp=np.broadcast_to(tp_, (4, *shape)),
-        dp=np.broadcast_to(dp_, (4, *shape)),
-        ep=np.broadcast_to(ep_, (4, *shape)),
+        tp=np.broadcast_to(tp_, (3, *shape)),
+        dp=np.broadcast_to(dp_, (3, *shape)),
+        ep=np.broadcast_to(ep_, (3, *shape)),
     )
-    decode, pure_decode, prefill, burst_terms = (
+    with_fewer, with_more, burst_terms = (
         StepTerms(**{f.name: getattr(stacked, f.name)[i] for f in fields(StepTerms)})
-        for i in range(4)
+        for i in range(3)
     )
+    decode = StepTerms(
+        **{
+            f.name: (1.0 - more_share) * getattr(with_fewer, f.name)
+            + more_share * getattr(with_more, f.name)
+            for f in fields(StepTerms)
+        }
+    )
+    prefill = with_more
     tpot = decode.total_ms
     burst = burst_terms.total_ms
 
     capacity = _kv_capacity(model, gpu, quantization, kv_dtype, tp_, dp_, isl_ + osl_)
     queue = np.maximum(batch / capacity - 1.0, 0.0) * osl_ * tpot
-    ttft = 0.5 * pure_decode.total_ms + prefill.total_ms
+    ttft = 0.5 * with_fewer.total_ms + prefill.total_ms
 
     q = Quantization(quantization)
     bandwidth = gpu.mem_bw_tb_s * 1e12

@@ -168,6 +168,46 @@ def test_closed_loop_prior_is_monotone_in_concurrency_and_input_length():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("concurrency", [24, 200, 700])
+def test_closed_loop_tpot_mixes_steps_with_whole_prefills(concurrency):
+    """TPOT is the mean of decode steps holding floor(a) and floor(a) + 1 prefills,
+    a = B / osl prefills per step, weighted so that the mean count is a -- checked
+    against the steps timed directly (an MoE model: its step time is concave in
+    tokens, so spreading the prompt's tokens over every step would overstate TPOT)."""
+    from optimizer.catalog import load_model_spec
+
+    gpu = get_gpu("h200_sxm")
+    model = load_model_spec("openai/gpt-oss-120b")
+    library = kernel_library(gpu)
+    knobs = {"quantization": "mxfp4", "kv_dtype": "bf16", "tp": 2, "dp": 1, "ep": 1}
+    isl, osl = 2048, 256
+    prior = closed_loop_prior(
+        model, gpu, library, concurrency=concurrency, isl=isl, osl=osl, **knobs
+    )
+    arrivals = concurrency / osl
+    whole, share = np.floor(arrivals), arrivals - np.floor(arrivals)
+
+    def step(prefills: float) -> float:
+        terms = step_terms(
+            model,
+            gpu,
+            library,
+            decode_seqs=concurrency,
+            kv_len=isl + osl / 2,
+            prefill_seqs=prefills,
+            prefill_len=isl,
+            **knobs,
+        )
+        return float(terms.total_ms)
+
+    expected = (1 - share) * step(whole) + share * step(whole + 1)
+    assert prior.tpot_ms.item() == pytest.approx(expected, rel=1e-12)
+    assert prior.ttft_ms.item() == pytest.approx(0.5 * step(whole) + step(whole + 1), rel=1e-12)
+    # one fractional prefill spread over every step costs more than the mix
+    assert step(arrivals) > prior.tpot_ms.item()
+
+
+@pytest.mark.slow
 def test_moe_layers_add_expert_time():
     from optimizer.catalog import load_model_spec
 
