@@ -62,3 +62,16 @@ def test_band_covers_the_held_out_residuals():
     inside = (np.exp(truth) >= lo) & (np.exp(truth) <= hi)
     assert 0.88 <= inside.mean() <= 0.92
     assert fit.weight in SHIFT_WEIGHTS
+
+
+def test_one_broken_group_does_not_outvote_the_others():
+    # two groups where the prior is exact and the learned model 65 % high, and one
+    # broken group where the prior is 7x high: the mean of the groups' MAPEs would keep
+    # the learned model (weight 0), their median follows the majority (weight 1)
+    truth = np.zeros(300)
+    groups = np.repeat([0, 1, 2], 100)
+    learned = np.where(groups < 2, 0.5, 0.0)
+    prior = np.where(groups < 2, 0.0, 2.0)
+    fit = fit_shift_correction(learned, prior, truth, groups, 0.9)
+    assert fit.weight == 1.0
+    assert fit.mape == pytest.approx(0.0)
