@@ -25,7 +25,9 @@ from optimizer.domain.enums import Engine, KVCacheDtype, Quantization
 from optimizer.domain.gpu import GPUSpec
 from optimizer.domain.model_spec import ModelSpec
 from optimizer.errors import EpoptError, InvalidInputError
-from optimizer.perf.closed_loop import closed_loop_prior
+from optimizer.perf.closed_loop import closed_loop_plan
+from optimizer.perf.library import KernelLibrary
+from optimizer.perf.queries import Plan, evaluate
 from optimizer.perf.roofline import GpuFigures
 from optimizer.perf.step import kernel_library
 
@@ -251,27 +253,35 @@ def prior_frame(resolved: Resolved) -> pd.DataFrame:
     over their parallel degrees, concurrencies and lengths, and only on distinct knob
     combinations. Operators are timed from the kernel tables measured with the row's
     own engine (each engine ships its own GEMM, attention and MoE kernels: vLLM's FP8
-    MoE on Hopper measures up to 8x slower than SGLang's for some expert shapes).
+    MoE on Hopper measures up to 8x slower than SGLang's for some expert shapes). The
+    groups sharing a kernel library (a GPU and engine) have their kernel lookups timed
+    together, one library call per operator (:func:`~optimizer.perf.queries.evaluate`).
     """
     frame = resolved.frame
     knobs = ["tp", "dp", "ep", "concurrency", "isl", "osl"]
     values = frame[knobs].to_numpy(np.int64)
-    columns: dict[str, np.ndarray] = {}
+    by_library: dict[KernelLibrary, list[tuple[np.ndarray, np.ndarray, Plan]]] = {}
     for key, positions in frame.groupby(list(_PRIOR_KEYS), sort=False).indices.items():
         model_id, gpu_id, engine, quantization, kv = key
         unique, inverse = np.unique(values[positions], axis=0, return_inverse=True)
         gpu = resolved.gpus[gpu_id]
-        prior = closed_loop_prior(
+        plan = closed_loop_plan(
             resolved.models[model_id],
             gpu,
-            kernel_library(gpu, engine),
             quantization=quantization,
             kv_dtype=kv,
             **{k: unique[:, i] for i, k in enumerate(knobs)},
-        ).to_frame()
-        for name in prior.columns:
-            out = columns.setdefault(name, np.empty(len(frame)))
-            out[positions] = prior[name].to_numpy()[inverse.reshape(-1)]
+        )
+        by_library.setdefault(kernel_library(gpu, engine), []).append(
+            (positions, inverse.reshape(-1), plan)
+        )
+    columns: dict[str, np.ndarray] = {}
+    for library, groups in by_library.items():
+        priors = evaluate(library, [plan for _, _, plan in groups])
+        for (positions, inverse, _), prior in zip(groups, priors, strict=True):
+            for name, value in prior.columns().items():
+                out = columns.setdefault(name, np.empty(len(frame)))
+                out[positions] = value[inverse]
     return pd.DataFrame(columns, index=frame.index)
 
 
