@@ -38,6 +38,14 @@ def test_points_not_needed_are_zero_and_the_rest_unchanged(library):
     np.testing.assert_array_equal(got, np.where(batch > 0, alone, 0.0))
 
 
+def test_repeated_attention_points_are_answered_alike(library):
+    batch = np.array([[1.0, 8.0, 1.0], [8.0, 8.0, 64.0]])
+    kv_len = np.array([[512.0, 4096.0, 512.0], [4096.0, 4096.0, 512.0]])
+    args = (batch, kv_len, 32.0, np.array([8.0, 8.0, 4.0]), 128.0, "bf16", 0)
+    (got,) = time_queries(library, [OperatorQuery("generation_attention", args)])
+    np.testing.assert_array_equal(got, library.generation_attention(*args))
+
+
 def test_queries_of_one_operator_must_agree_on_arity(library):
     queries = [OperatorQuery("gemm", (1.0, 2.0, 3.0, "bf16")), OperatorQuery("gemm", (1.0, 2.0))]
     with pytest.raises(ValueError, match="numbers of arguments"):
