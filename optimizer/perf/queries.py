@@ -78,7 +78,9 @@ class Plan(Generic[T]):
     finish: Callable[[Sequence[np.ndarray]], T]
 
 
-def _column(values: list[ArrayLike], shapes: list[tuple[int, ...]], masks: list) -> ArrayLike:
+def _column(
+    values: list[ArrayLike], shapes: list[tuple[int, ...]], masks: list[np.ndarray | None]
+) -> ArrayLike:
     """One argument of several queries as one flat array of their needed points (or the
     shared scalar when every query passes the same one)."""
     if all(np.ndim(v) == 0 for v in values) and all(v == values[0] for v in values[1:]):
@@ -109,7 +111,7 @@ def _distinct_points(columns: list[ArrayLike], n: int) -> tuple[list[ArrayLike],
     representative[combined] = np.arange(n)
     if len(representative) == n:
         return columns, np.arange(n)
-    return [c[representative] if np.ndim(c) > 0 else c for c in columns], combined
+    return [np.asarray(c)[representative] if np.ndim(c) > 0 else c for c in columns], combined
 
 
 def time_queries(library: KernelLibrary, queries: Sequence[OperatorQuery]) -> list[np.ndarray]:
@@ -137,7 +139,8 @@ def time_queries(library: KernelLibrary, queries: Sequence[OperatorQuery]) -> li
         if len(arity) != 1:
             raise ValueError(f"{operator} queries pass different numbers of arguments")
         sizes = [
-            int(np.prod(shapes[i])) if masks[i] is None else int(masks[i].sum()) for i in members
+            int(np.prod(shape)) if mask is None else int(np.count_nonzero(mask))
+            for shape, mask in ((shapes[i], masks[i]) for i in members)
         ]
         columns = [
             _column(
@@ -154,11 +157,12 @@ def time_queries(library: KernelLibrary, queries: Sequence[OperatorQuery]) -> li
         else:
             flat = np.broadcast_to(getattr(library, operator)(*columns), (sum(sizes),))
         for i, piece in zip(members, np.split(flat, np.cumsum(sizes)[:-1]), strict=True):
-            if masks[i] is None:
+            mask = masks[i]
+            if mask is None:
                 answers[i] = np.array(piece, dtype=np.float64).reshape(shapes[i])
             else:
-                full = np.zeros(masks[i].shape)
-                full[masks[i]] = piece
+                full = np.zeros(mask.shape)
+                full[mask] = piece
                 answers[i] = full.reshape(shapes[i])
     return answers
 
