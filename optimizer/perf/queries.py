@@ -32,7 +32,14 @@ from numpy.typing import ArrayLike
 if TYPE_CHECKING:  # pragma: no cover - the library imports operators, not queries
     from optimizer.perf.library import KernelLibrary
 
-__all__ = ["REPEATING_OPERATORS", "OperatorQuery", "Plan", "evaluate", "time_queries"]
+__all__ = [
+    "REPEATING_OPERATORS",
+    "OperatorQuery",
+    "Plan",
+    "distinct_rows",
+    "evaluate",
+    "time_queries",
+]
 
 T = TypeVar("T")
 
@@ -95,23 +102,46 @@ def _column(
     return np.concatenate(parts)
 
 
-def _distinct_points(columns: list[ArrayLike], n: int) -> tuple[list[ArrayLike], np.ndarray]:
-    """The distinct points of ``n`` points' argument columns (flat arrays, or scalars
-    shared by all points), and each point's position among them.
+def distinct_rows(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct rows of equal-length columns, by hashing (no sort).
 
-    Columns are factorised one by one (hashing, no sort), their codes folded into one
-    code per point (see :data:`REPEATING_OPERATORS` for why).
+    Columns are factorised one by one, their codes folded into one code per row: O(rows)
+    where ``np.unique(axis=0)`` sorts the rows as raw bytes.
+
+    Args:
+        columns: at least one 1-D array, all of one length.
+
+    Returns:
+        For each distinct row, the index of a row holding it (distinct rows in order of
+        first appearance); for each row, the position of its distinct row.
+
+    Example:
+        >>> rows, inverse = distinct_rows([np.array([1, 2, 1]), np.array([5.0, 6.0, 5.0])])
+        >>> len(rows), inverse.tolist()
+        (2, [0, 1, 0])
     """
+    n = len(columns[0])
     combined = np.zeros(n, dtype=np.int64)
-    for column in (c for c in columns if np.ndim(c) > 0):
+    for column in columns:
         codes, uniques = pd.factorize(column)
         combined, _ = pd.factorize(combined * len(uniques) + codes)
-    # any point of a code stands for all of them: their arguments are equal
+    # any row of a code stands for all of them: they are equal
     representative = np.empty(int(combined.max(initial=-1)) + 1, dtype=np.int64)
     representative[combined] = np.arange(n)
+    return representative, combined
+
+
+def _distinct_points(columns: list[ArrayLike], n: int) -> tuple[list[ArrayLike], np.ndarray]:
+    """The distinct points of ``n`` points' argument columns (flat arrays, or scalars
+    shared by all points), and each point's position among them (see
+    :data:`REPEATING_OPERATORS` for why)."""
+    arrays = [np.asarray(c) for c in columns if np.ndim(c) > 0]
+    if not arrays:  # every point is the same
+        return columns, np.zeros(n, dtype=np.int64)
+    representative, inverse = distinct_rows(arrays)
     if len(representative) == n:
         return columns, np.arange(n)
-    return [np.asarray(c)[representative] if np.ndim(c) > 0 else c for c in columns], combined
+    return [np.asarray(c)[representative] if np.ndim(c) > 0 else c for c in columns], inverse
 
 
 def time_queries(library: KernelLibrary, queries: Sequence[OperatorQuery]) -> list[np.ndarray]:

@@ -27,7 +27,7 @@ from optimizer.domain.model_spec import ModelSpec
 from optimizer.errors import EpoptError, InvalidInputError
 from optimizer.perf.closed_loop import closed_loop_plan
 from optimizer.perf.library import KernelLibrary
-from optimizer.perf.queries import Plan, evaluate
+from optimizer.perf.queries import Plan, distinct_rows, evaluate
 from optimizer.perf.roofline import GpuFigures
 from optimizer.perf.step import kernel_library
 
@@ -260,29 +260,32 @@ def prior_frame(resolved: Resolved) -> pd.DataFrame:
     frame = resolved.frame
     knobs = ["tp", "dp", "ep", "concurrency", "isl", "osl"]
     values = frame[knobs].to_numpy(np.int64)
-    by_library: dict[KernelLibrary, list[tuple[np.ndarray, np.ndarray, Plan]]] = {}
-    for key, positions in frame.groupby(list(_PRIOR_KEYS), sort=False).indices.items():
-        model_id, gpu_id, engine, quantization, kv = key
-        unique, inverse = np.unique(values[positions], axis=0, return_inverse=True)
+    keys = frame[list(_PRIOR_KEYS)].to_numpy(object)
+    groups = frame.groupby(list(_PRIOR_KEYS), sort=False)
+    group_of_row = groups.ngroup().to_numpy()
+    # distinct (group, knobs) rows of the whole batch at once: hashing, no per-group sort
+    first, inverse = distinct_rows([group_of_row, *values.T])
+    distinct, group_of_distinct = values[first], group_of_row[first]
+    by_library: dict[KernelLibrary, list[tuple[np.ndarray, Plan]]] = {}
+    for group in range(groups.ngroups):
+        members = np.flatnonzero(group_of_distinct == group)
+        model_id, gpu_id, engine, quantization, kv = keys[first[members[0]]]
         gpu = resolved.gpus[gpu_id]
         plan = closed_loop_plan(
             resolved.models[model_id],
             gpu,
             quantization=quantization,
             kv_dtype=kv,
-            **{k: unique[:, i] for i, k in enumerate(knobs)},
+            **{k: distinct[members, i] for i, k in enumerate(knobs)},
         )
-        by_library.setdefault(kernel_library(gpu, engine), []).append(
-            (positions, inverse.reshape(-1), plan)
-        )
+        by_library.setdefault(kernel_library(gpu, engine), []).append((members, plan))
     columns: dict[str, np.ndarray] = {}
-    for library, groups in by_library.items():
-        priors = evaluate(library, [plan for _, _, plan in groups])
-        for (positions, inverse, _), prior in zip(groups, priors, strict=True):
+    for library, planned in by_library.items():
+        priors = evaluate(library, [plan for _, plan in planned])
+        for (members, _), prior in zip(planned, priors, strict=True):
             for name, value in prior.columns().items():
-                out = columns.setdefault(name, np.empty(len(frame)))
-                out[positions] = value[inverse]
-    return pd.DataFrame(columns, index=frame.index)
+                columns.setdefault(name, np.empty(len(distinct)))[members] = value
+    return pd.DataFrame({k: v[inverse] for k, v in columns.items()}, index=frame.index)
 
 
 def _log(values: pd.Series | np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ import pytest
 
 from optimizer.catalog import get_gpu, load_model_spec
 from optimizer.perf.closed_loop import closed_loop_plan, closed_loop_prior
-from optimizer.perf.queries import OperatorQuery, Plan, evaluate, time_queries
+from optimizer.perf.queries import OperatorQuery, Plan, distinct_rows, evaluate, time_queries
 from optimizer.perf.step import kernel_library
 
 
@@ -79,3 +79,14 @@ def test_evaluate_hands_each_plan_its_own_answers(library):
 
     small, large = evaluate(library, [plan(1.0), plan(8192.0)])
     assert small < large
+
+
+def test_distinct_rows_match_numpy_unique():
+    rng = np.random.default_rng(0)
+    columns = [rng.integers(0, 3, 500), rng.integers(0, 4, 500).astype(float) * 0.5]
+    rows, inverse = distinct_rows(columns)
+    stacked = np.stack(columns, axis=1)
+    expected = np.unique(stacked, axis=0)
+    assert len(rows) == len(expected)
+    np.testing.assert_array_equal(stacked[rows][inverse], stacked)  # each row maps to itself
+    assert inverse[rows].tolist() == list(range(len(rows)))
