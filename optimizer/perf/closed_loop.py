@@ -28,6 +28,7 @@ surrogate's monotonicity rests on.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -38,11 +39,12 @@ from optimizer.domain.enums import Quantization
 from optimizer.domain.gpu import GPUSpec
 from optimizer.domain.model_spec import BYTES_PER_PARAM, ModelSpec
 from optimizer.perf.library import KernelLibrary
+from optimizer.perf.queries import Plan, evaluate
 from optimizer.perf.roofline import GpuFigures
-from optimizer.perf.step import ACTIVATION_WIRE_BYTES, StepTerms, step_terms
+from optimizer.perf.step import ACTIVATION_WIRE_BYTES, StepTerms, step_plan
 from optimizer.space.memory import estimate_memory
 
-__all__ = ["ClosedLoopPrior", "closed_loop_prior"]
+__all__ = ["ClosedLoopPrior", "closed_loop_plan", "closed_loop_prior"]
 
 
 def _f(value: ArrayLike) -> np.ndarray:
@@ -82,8 +84,8 @@ class ClosedLoopPrior:
     compute_ms: np.ndarray
     comm_bytes: np.ndarray
 
-    def to_frame(self, index: pd.Index | None = None) -> pd.DataFrame:
-        """All figures as columns (``decode_*`` / ``prefill_*`` for the step terms)."""
+    def columns(self) -> dict[str, np.ndarray]:
+        """All figures as flat arrays of one length, by the column names of :meth:`to_frame`."""
         columns: dict[str, np.ndarray] = {}
         for f in fields(self):
             value = getattr(self, f.name)
@@ -94,8 +96,11 @@ class ClosedLoopPrior:
             else:
                 columns[f.name] = np.ravel(value)
         n = max(len(v) for v in columns.values())
-        columns = {k: np.broadcast_to(v, (n,)) if len(v) == 1 else v for k, v in columns.items()}
-        return pd.DataFrame(columns, index=index)
+        return {k: np.broadcast_to(v, (n,)) if len(v) == 1 else v for k, v in columns.items()}
+
+    def to_frame(self, index: pd.Index | None = None) -> pd.DataFrame:
+        """All figures as columns (``decode_*`` / ``prefill_*`` for the step terms)."""
+        return pd.DataFrame(self.columns(), index=index)
 
 
 def _kv_capacity(
@@ -159,6 +164,40 @@ def closed_loop_prior(
         >>> bool(p.tpot_ms[0] < p.tpot_ms[1])
         True
     """
+    plan = closed_loop_plan(
+        model,
+        gpu,
+        quantization=quantization,
+        kv_dtype=kv_dtype,
+        tp=tp,
+        dp=dp,
+        ep=ep,
+        concurrency=concurrency,
+        isl=isl,
+        osl=osl,
+    )
+    return evaluate(library, [plan])[0]
+
+
+def closed_loop_plan(
+    model: ModelSpec,
+    gpu: GPUSpec,
+    *,
+    quantization: str,
+    kv_dtype: str,
+    tp: ArrayLike,
+    dp: ArrayLike,
+    ep: ArrayLike,
+    concurrency: ArrayLike,
+    isl: ArrayLike,
+    osl: ArrayLike,
+) -> Plan[ClosedLoopPrior]:
+    """:func:`closed_loop_prior` as a :class:`~optimizer.perf.queries.Plan`: the kernel
+    lookups of its steps, to be timed together with other plans' on the same library
+    (:func:`~optimizer.perf.queries.evaluate`), and the estimate built from them.
+
+    Arguments as for :func:`closed_loop_prior`, less the library.
+    """
     tp_, dp_, ep_ = _f(tp), _f(dp), _f(ep)
     conc, isl_, osl_ = _f(concurrency), _f(isl), _f(osl)
     shape = np.broadcast_shapes(tp_.shape, dp_.shape, ep_.shape, conc.shape, isl_.shape, osl_.shape)
@@ -181,10 +220,9 @@ def closed_loop_prior(
     # The three steps of the estimate, evaluated in one vectorised call (stacked on a
     # leading axis): decode steps holding ``fewer`` and ``fewer + 1`` prefills, and the
     # burst prefill.
-    stacked = step_terms(
+    steps = step_plan(
         model,
         gpu,
-        library,
         decode_seqs=np.stack([batch, batch, none]),
         kv_len=np.stack([kv_len, kv_len, np.ones(shape)]),
         prefill_seqs=np.stack([fewer, fewer + 1.0, batch]),
@@ -195,48 +233,53 @@ def closed_loop_prior(
         dp=np.broadcast_to(dp_, (3, *shape)),
         ep=np.broadcast_to(ep_, (3, *shape)),
     )
-    with_fewer, with_more, burst_terms = (
-        StepTerms(**{f.name: getattr(stacked, f.name)[i] for f in fields(StepTerms)})
-        for i in range(3)
-    )
-    decode = StepTerms(
-        **{
-            f.name: (1.0 - more_share) * getattr(with_fewer, f.name)
-            + more_share * getattr(with_more, f.name)
-            for f in fields(StepTerms)
-        }
-    )
-    prefill = with_more
-    tpot = decode.total_ms
-    burst = burst_terms.total_ms
 
-    capacity = _kv_capacity(model, gpu, quantization, kv_dtype, tp_, dp_, isl_ + osl_)
-    queue = np.maximum(batch / capacity - 1.0, 0.0) * osl_ * tpot
-    ttft = 0.5 * with_fewer.total_ms + prefill.total_ms
+    def finish(answers: Sequence[np.ndarray]) -> ClosedLoopPrior:
+        stacked = steps.finish(answers)
+        with_fewer, with_more, burst_terms = (
+            StepTerms(**{f.name: getattr(stacked, f.name)[i] for f in fields(StepTerms)})
+            for i in range(3)
+        )
+        decode = StepTerms(
+            **{
+                f.name: (1.0 - more_share) * getattr(with_fewer, f.name)
+                + more_share * getattr(with_more, f.name)
+                for f in fields(StepTerms)
+            }
+        )
+        prefill = with_more
+        tpot = decode.total_ms
+        burst = burst_terms.total_ms
 
-    q = Quantization(quantization)
-    bandwidth = gpu.mem_bw_tb_s * 1e12
-    experts = model.routed_expert_params * BYTES_PER_PARAM[q]
-    weight_bytes = (model.weight_bytes(q) - experts) / tp_ + experts / (tp_ * dp_)
-    kv_token = model.kv_bytes_per_token(kv_dtype)
-    kv_split = 1.0 if model.attention == "mla" else np.minimum(tp_, float(model.num_kv_heads))
-    kv_bytes = batch * kv_len * kv_token / kv_split
-    flops = (batch + arrivals * isl_) * model.flops_per_token(0) / tp_
-    flops = flops + batch * _attention_flops(model, kv_len) / tp_
-    return ClosedLoopPrior(
-        ttft_ms=ttft,
-        tpot_ms=tpot,
-        decode=decode,
-        prefill=prefill,
-        burst_prefill_ms=burst,
-        queue_ms=queue,
-        batch=batch,
-        kv_capacity=capacity,
-        weight_read_ms=1e3 * weight_bytes / bandwidth,
-        kv_read_ms=1e3 * kv_bytes / bandwidth,
-        compute_ms=1e3 * flops / GpuFigures.of(gpu).peak_flops(q),
-        comm_bytes=2.0 * model.num_layers * batch * model.hidden_size * ACTIVATION_WIRE_BYTES,
-    )
+        capacity = _kv_capacity(model, gpu, quantization, kv_dtype, tp_, dp_, isl_ + osl_)
+        queue = np.maximum(batch / capacity - 1.0, 0.0) * osl_ * tpot
+        ttft = 0.5 * with_fewer.total_ms + prefill.total_ms
+
+        q = Quantization(quantization)
+        bandwidth = gpu.mem_bw_tb_s * 1e12
+        experts = model.routed_expert_params * BYTES_PER_PARAM[q]
+        weight_bytes = (model.weight_bytes(q) - experts) / tp_ + experts / (tp_ * dp_)
+        kv_token = model.kv_bytes_per_token(kv_dtype)
+        kv_split = 1.0 if model.attention == "mla" else np.minimum(tp_, float(model.num_kv_heads))
+        kv_bytes = batch * kv_len * kv_token / kv_split
+        flops = (batch + arrivals * isl_) * model.flops_per_token(0) / tp_
+        flops = flops + batch * _attention_flops(model, kv_len) / tp_
+        return ClosedLoopPrior(
+            ttft_ms=ttft,
+            tpot_ms=tpot,
+            decode=decode,
+            prefill=prefill,
+            burst_prefill_ms=burst,
+            queue_ms=queue,
+            batch=batch,
+            kv_capacity=capacity,
+            weight_read_ms=1e3 * weight_bytes / bandwidth,
+            kv_read_ms=1e3 * kv_bytes / bandwidth,
+            compute_ms=1e3 * flops / GpuFigures.of(gpu).peak_flops(q),
+            comm_bytes=2.0 * model.num_layers * batch * model.hidden_size * ACTIVATION_WIRE_BYTES,
+        )
+
+    return Plan(steps.queries, finish)
 
 
 def _attention_flops(model: ModelSpec, kv_len: np.ndarray) -> np.ndarray:

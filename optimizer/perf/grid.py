@@ -418,7 +418,8 @@ class GridFamily:
 
         Queries are factorised column by column and only their distinct combinations are
         looked up (a dictionary probe each): a query batch usually holds a handful of
-        distinct keys, so this costs O(rows) numpy work plus O(distinct) Python work.
+        distinct keys, so this costs O(rows) numpy work plus O(distinct) Python work
+        (no sort of the rows unless the columns' combinations outnumber them).
         """
         shape = np.broadcast_shapes(*(np.shape(a) for a in key_arrays))
         constant: dict[int, object] = {}
@@ -448,9 +449,23 @@ class GridFamily:
 
         if not varying:
             return np.full(shape, position(()), dtype=np.int64)
-        digits = np.stack([codes for codes, _ in varying.values()], axis=1)
-        distinct, inverse = np.unique(digits, axis=0, return_inverse=True)
-        positions = np.array([position(tuple(row)) for row in distinct.tolist()], dtype=np.int64)
+        # one integer per combination of the varying columns' codes
+        radices = tuple(len(uniques) for _, uniques in varying.values())
+        combined = np.ravel_multi_index([codes for codes, _ in varying.values()], radices)
+        total = int(np.prod(radices))
+        if total <= combined.size:  # a table of every combination: no sort of the queries
+            distinct = np.flatnonzero(np.bincount(combined, minlength=total))
+            inverse = combined
+        else:
+            distinct, inverse = np.unique(combined, return_inverse=True)
+        positions = np.array(
+            [position(digits) for digits in zip(*np.unravel_index(distinct, radices), strict=True)],
+            dtype=np.int64,
+        )
+        if total <= combined.size:
+            table = np.full(total, -1, dtype=np.int64)
+            table[distinct] = positions
+            positions = table
         return positions[inverse.reshape(-1)].reshape(shape)
 
     def __contains__(self, key: object) -> bool:

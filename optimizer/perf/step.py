@@ -35,6 +35,7 @@ non-increasing in GPU bandwidth and FLOPS (the library's operators are).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from functools import lru_cache
 
@@ -46,6 +47,7 @@ from optimizer.domain.gpu import GPUSpec
 from optimizer.domain.model_spec import ModelSpec
 from optimizer.perf.kernel_data import available_engines, gpus_with_kernel_data
 from optimizer.perf.library import KernelLibrary
+from optimizer.perf.queries import OperatorQuery, Plan, evaluate
 
 __all__ = [
     "ACTIVATION_WIRE_BYTES",
@@ -55,6 +57,7 @@ __all__ = [
     "decode_step_ms",
     "kernel_library",
     "prefill_ms",
+    "step_plan",
     "step_terms",
 ]
 
@@ -209,6 +212,42 @@ def step_terms(
     Returns:
         The step's :class:`StepTerms`.
     """
+    plan = step_plan(
+        model,
+        gpu,
+        quantization=quantization,
+        kv_dtype=kv_dtype,
+        tp=tp,
+        dp=dp,
+        ep=ep,
+        decode_seqs=decode_seqs,
+        kv_len=kv_len,
+        prefill_seqs=prefill_seqs,
+        prefill_len=prefill_len,
+    )
+    return evaluate(library, [plan])[0]
+
+
+def step_plan(
+    model: ModelSpec,
+    gpu: GPUSpec,
+    *,
+    quantization: str,
+    kv_dtype: str,
+    tp: ArrayLike,
+    dp: ArrayLike,
+    ep: ArrayLike,
+    decode_seqs: ArrayLike = 0.0,
+    kv_len: ArrayLike = 1.0,
+    prefill_seqs: ArrayLike = 0.0,
+    prefill_len: ArrayLike = 1.0,
+) -> Plan[StepTerms]:
+    """:func:`step_terms` as a :class:`~optimizer.perf.queries.Plan`: its kernel lookups,
+    to be timed together with other plans' on the same library, and their sum.
+
+    Arguments as for :func:`step_terms`. Attention kernels of a step that holds no
+    prefill (no decode) are not looked up: they are multiplied by zero.
+    """
     tp_, dp_, ep_ = _f(tp), _f(dp), _f(ep)
     b_d, b_p = _f(decode_seqs), _f(prefill_seqs)
     kv_len_, isl = _f(kv_len), _f(prefill_len)
@@ -219,6 +258,7 @@ def step_terms(
     tokens = b_d + b_p * isl
     m = np.maximum(tokens, 1.0)
     active = tokens > 0
+    queries: list[OperatorQuery] = []
 
     # --- GEMMs: attention projections, dense MLPs, shared experts ----------------------
     # (layers, n, k) of every GEMM of the step, timed in one stacked lookup
@@ -235,35 +275,30 @@ def step_terms(
             shapes_nk.append((layers, np.maximum(2.0 * inter / tp_, 1.0), hidden))  # up
             shapes_nk.append((layers, hidden, np.maximum(inter / tp_, 1.0)))  # down
     gemm_shape = np.broadcast_shapes(m.shape, tp_.shape)
-    times = library.gemm(
-        *(
-            np.stack([np.broadcast_to(x, gemm_shape) for x in column])
-            for column in zip(*((m, n, k) for _, n, k in shapes_nk), strict=True)
-        ),
-        dense_q,
+    stacked_mnk = tuple(
+        np.stack([np.broadcast_to(x, gemm_shape) for x in column])
+        for column in zip(*((m, n, k) for _, n, k in shapes_nk), strict=True)
     )
-    gemm = sum(layers * t for (layers, _, _), t in zip(shapes_nk, times, strict=True))
+    queries.append(OperatorQuery("gemm", (*stacked_mnk, dense_q)))
 
     # --- attention kernels ----------------------------------------------------------
     shapes = _attention_shapes(model, tp_)
-    attention = np.zeros(np.broadcast_shapes(tokens.shape, tp_.shape, kv_len_.shape))
     layer_kinds = [(model.num_full_attention_layers, model.index_topk or 0)]
     if model.num_sliding_layers:
         layer_kinds.append((model.num_sliding_layers, model.sliding_window or 0))
-    for count, window in layer_kinds:
-        if not count:
-            continue
-        ctx_batch = np.maximum(b_p, 1.0)
-        context = library.context_attention(
-            ctx_batch,
+    layer_kinds = [(count, window) for count, window in layer_kinds if count]
+    prefills, decodes = np.minimum(b_p, 1.0), np.minimum(b_d, 1.0)
+    for _, window in layer_kinds:
+        context_args = (
+            np.maximum(b_p, 1.0),
             np.maximum(isl, 1.0),
             shapes["heads"],
             shapes["prefill_kv_heads"],
             shapes["prefill_head_dim"],
             kv,
             window,
-        ) * np.minimum(b_p, 1.0)
-        gen = library.generation_attention(
+        )
+        generation_args = (
             np.maximum(b_d, 1.0),
             np.maximum(kv_len_, 1.0),
             shapes["heads"],
@@ -271,16 +306,15 @@ def step_terms(
             shapes["decode_head_dim"],
             kv,
             window,
-        ) * np.minimum(b_d, 1.0)
-        attention = attention + count * (context + gen)
-    attention = attention + _linear_state_ms(model, gpu, tp_, b_d + b_p, tokens)
+        )
+        queries.append(OperatorQuery("context_attention", context_args, prefills != 0))
+        queries.append(OperatorQuery("generation_attention", generation_args, decodes != 0))
 
     # --- routed experts ----------------------------------------------------------------
-    moe = np.zeros_like(attention)
     if model.num_moe_layers:
         assert model.moe_intermediate_size is not None
         moe_tp = np.maximum(np.floor(tp_ * dp_ / ep_), 1.0)
-        moe = model.num_moe_layers * library.moe(
+        moe_args = (
             np.maximum(tokens * dp_, 1.0),
             hidden,
             float(model.moe_intermediate_size),
@@ -290,31 +324,56 @@ def step_terms(
             moe_tp,
             ep_,
         )
+        queries.append(OperatorQuery("moe", moe_args))
 
     # --- communication ---------------------------------------------------------------
     message = m * hidden * ACTIVATION_WIRE_BYTES
-    comm = 2.0 * model.num_layers * library.all_reduce(message, tp_)
+    queries.append(OperatorQuery("all_reduce", (message, tp_)))
     if model.num_moe_layers:
-        dispatch = library.all_reduce(message * dp_, tp_ * dp_)
-        comm = comm + model.num_moe_layers * np.where(dp_ > 1, dispatch, 0.0)
+        queries.append(OperatorQuery("all_reduce", (message * dp_, tp_ * dp_), dp_ > 1))
 
-    # --- output head and overhead -------------------------------------------------------
+    # --- output head ------------------------------------------------------------------
     sampled = np.maximum(b_d + b_p, 1.0)
     vocab = np.maximum(model.vocab_size / tp_, 1.0)
-    lm_head = library.gemm(sampled, vocab, hidden, Quantization.BF16.value)
-    overhead = np.full_like(attention, STEP_OVERHEAD_MS + LAYER_OVERHEAD_MS * model.num_layers)
+    queries.append(OperatorQuery("gemm", (sampled, vocab, hidden, Quantization.BF16.value)))
 
-    def gate(x: np.ndarray) -> np.ndarray:
-        return np.broadcast_to(np.where(active, x, 0.0), attention.shape).astype(np.float64)
+    def finish(answers: Sequence[np.ndarray]) -> StepTerms:
+        times, *rest = answers
+        gemm = sum(layers * t for (layers, _, _), t in zip(shapes_nk, times, strict=True))
 
-    return StepTerms(
-        gemm_ms=gate(gemm),
-        attention_ms=gate(attention),
-        moe_ms=gate(moe),
-        comm_ms=gate(comm),
-        lm_head_ms=gate(lm_head),
-        overhead_ms=np.broadcast_to(overhead, attention.shape).astype(np.float64),
-    )
+        attention = np.zeros(np.broadcast_shapes(tokens.shape, tp_.shape, kv_len_.shape))
+        for count, _ in layer_kinds:
+            context, gen, *rest = rest
+            attention = attention + count * (context * prefills + gen * decodes)
+        attention = attention + _linear_state_ms(model, gpu, tp_, b_d + b_p, tokens)
+
+        moe = np.zeros_like(attention)
+        if model.num_moe_layers:
+            routed, *rest = rest
+            moe = model.num_moe_layers * routed
+
+        reduce, *rest = rest
+        comm = 2.0 * model.num_layers * reduce
+        if model.num_moe_layers:
+            dispatch, *rest = rest
+            comm = comm + model.num_moe_layers * np.where(dp_ > 1, dispatch, 0.0)
+
+        (lm_head,) = rest
+        overhead = np.full_like(attention, STEP_OVERHEAD_MS + LAYER_OVERHEAD_MS * model.num_layers)
+
+        def gate(x: np.ndarray) -> np.ndarray:
+            return np.broadcast_to(np.where(active, x, 0.0), attention.shape).astype(np.float64)
+
+        return StepTerms(
+            gemm_ms=gate(gemm),
+            attention_ms=gate(attention),
+            moe_ms=gate(moe),
+            comm_ms=gate(comm),
+            lm_head_ms=gate(lm_head),
+            overhead_ms=np.broadcast_to(overhead, attention.shape).astype(np.float64),
+        )
+
+    return Plan(tuple(queries), finish)
 
 
 def prefill_ms(

@@ -25,7 +25,9 @@ from optimizer.domain.enums import Engine, KVCacheDtype, Quantization
 from optimizer.domain.gpu import GPUSpec
 from optimizer.domain.model_spec import ModelSpec
 from optimizer.errors import EpoptError, InvalidInputError
-from optimizer.perf.closed_loop import closed_loop_prior
+from optimizer.perf.closed_loop import closed_loop_plan
+from optimizer.perf.library import KernelLibrary
+from optimizer.perf.queries import Plan, distinct_rows, evaluate
 from optimizer.perf.roofline import GpuFigures
 from optimizer.perf.step import kernel_library
 
@@ -251,28 +253,39 @@ def prior_frame(resolved: Resolved) -> pd.DataFrame:
     over their parallel degrees, concurrencies and lengths, and only on distinct knob
     combinations. Operators are timed from the kernel tables measured with the row's
     own engine (each engine ships its own GEMM, attention and MoE kernels: vLLM's FP8
-    MoE on Hopper measures up to 8x slower than SGLang's for some expert shapes).
+    MoE on Hopper measures up to 8x slower than SGLang's for some expert shapes). The
+    groups sharing a kernel library (a GPU and engine) have their kernel lookups timed
+    together, one library call per operator (:func:`~optimizer.perf.queries.evaluate`).
     """
     frame = resolved.frame
     knobs = ["tp", "dp", "ep", "concurrency", "isl", "osl"]
     values = frame[knobs].to_numpy(np.int64)
-    columns: dict[str, np.ndarray] = {}
-    for key, positions in frame.groupby(list(_PRIOR_KEYS), sort=False).indices.items():
-        model_id, gpu_id, engine, quantization, kv = key
-        unique, inverse = np.unique(values[positions], axis=0, return_inverse=True)
+    keys = frame[list(_PRIOR_KEYS)].to_numpy(object)
+    groups = frame.groupby(list(_PRIOR_KEYS), sort=False)
+    group_of_row = groups.ngroup().to_numpy()
+    # distinct (group, knobs) rows of the whole batch at once: hashing, no per-group sort
+    first, inverse = distinct_rows([group_of_row, *values.T])
+    distinct, group_of_distinct = values[first], group_of_row[first]
+    by_library: dict[KernelLibrary, list[tuple[np.ndarray, Plan]]] = {}
+    for group in range(groups.ngroups):
+        members = np.flatnonzero(group_of_distinct == group)
+        model_id, gpu_id, engine, quantization, kv = keys[first[members[0]]]
         gpu = resolved.gpus[gpu_id]
-        prior = closed_loop_prior(
+        plan = closed_loop_plan(
             resolved.models[model_id],
             gpu,
-            kernel_library(gpu, engine),
             quantization=quantization,
             kv_dtype=kv,
-            **{k: unique[:, i] for i, k in enumerate(knobs)},
-        ).to_frame()
-        for name in prior.columns:
-            out = columns.setdefault(name, np.empty(len(frame)))
-            out[positions] = prior[name].to_numpy()[inverse.reshape(-1)]
-    return pd.DataFrame(columns, index=frame.index)
+            **{k: distinct[members, i] for i, k in enumerate(knobs)},
+        )
+        by_library.setdefault(kernel_library(gpu, engine), []).append((members, plan))
+    columns: dict[str, np.ndarray] = {}
+    for library, planned in by_library.items():
+        priors = evaluate(library, [plan for _, plan in planned])
+        for (members, _), prior in zip(planned, priors, strict=True):
+            for name, value in prior.columns().items():
+                columns.setdefault(name, np.empty(len(distinct)))[members] = value
+    return pd.DataFrame({k: v[inverse] for k, v in columns.items()}, index=frame.index)
 
 
 def _log(values: pd.Series | np.ndarray) -> np.ndarray:

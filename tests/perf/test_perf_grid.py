@@ -139,6 +139,21 @@ def test_family_keys_are_filled_from_their_own_rows_only():
         family(codes, [1, 1, 1])
 
 
+def test_family_codes_of_several_varying_key_columns():
+    frame = pd.DataFrame(
+        {"q": ["a", "a", "b"], "tp": [1, 2, 1], "n": [1, 1, 1], "ms": [1.0, 2.0, 3.0]}
+    )
+    family = GridFamily.from_frame(frame, ["q", "tp"], ["n"], "ms", exponents=[1.0])
+    q = np.array(["a", "b", "a", "b", "c"], dtype=object)
+    tp = np.array([1, 1, 2, 2, 1])
+    known = {key: i for i, key in enumerate(family.keys)}
+    expected = [known.get(key, -1) for key in zip(q, tp, strict=True)]
+    assert expected[3:] == [-1, -1]  # ("b", 2) and ("c", 1) were never measured
+    # few rows (more combinations than rows: sorted) and many (a table of combinations)
+    assert family.codes(q, tp).tolist() == expected
+    assert family.codes(np.tile(q, 50), np.tile(tp, 50)).tolist() == expected * 50
+
+
 def test_family_scaling_multiplies_cells_and_restores_monotonicity():
     frame = pd.DataFrame({"k": ["a"] * 3, "n": [1, 2, 4], "ms": [1.0, 2.0, 4.0]})
     family = GridFamily.from_frame(frame, ["k"], ["n"], "ms", exponents=[1.0])
