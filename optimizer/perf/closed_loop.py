@@ -217,9 +217,9 @@ def closed_loop_plan(
     fewer = np.floor(arrivals)
     more_share = arrivals - fewer
     none = np.zeros(shape)
-    # The three steps of the estimate, evaluated in one vectorised call (stacked on a
-    # leading axis): decode steps holding ``fewer`` and ``fewer + 1`` prefills, and the
-    # burst prefill.
+    # The three steps of the estimate, planned as one step stacked on a leading axis (its
+    # lookups timed in one call per operator): decode steps holding ``fewer`` and
+    # ``fewer + 1`` prefills, and the burst prefill.
     steps = step_plan(
         model,
         gpu,

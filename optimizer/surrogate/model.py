@@ -436,7 +436,7 @@ class Surrogate(BaseEstimator):
         strata = self._strata(pd.Series(model_ids))[model_codes]
         families = family_keys(rows)
         out = pd.DataFrame(index=X.index)
-        factors = {}
+        factors: dict[str, np.ndarray] = {}
         with threadpool_limits(limits=1, user_api="openmp"):  # see _fit_design
             for target in TARGETS:
                 estimator = self.estimators_[target]
