@@ -38,7 +38,16 @@ from optimizer.perf.kernel_data import (
 
 __all__ = ["main"]
 
-OPERATORS = ("gemm", "context_attention", "generation_attention", "moe", "custom_all_reduce")
+OPERATORS = (
+    "gemm",
+    "context_attention",
+    "generation_attention",
+    "context_mla",
+    "generation_mla",
+    "moe",
+    "custom_all_reduce",
+)
+CALIBRATED = ("gemm", "context_attention", "generation_attention", "moe", "custom_all_reduce")
 TRANSFERS = (
     ("h100_sxm", "h200_sxm"),
     ("h200_sxm", "h100_sxm"),
@@ -90,7 +99,7 @@ def calibration_table(gpus: list[str], engine: str) -> pd.DataFrame:
         except NotFoundError:
             continue
         tables = {}
-        for operator in OPERATORS:
+        for operator in CALIBRATED:
             if engine in available_engines(gpu, operator):
                 name = "all_reduce" if operator == "custom_all_reduce" else operator
                 tables[name] = load_kernel_table(gpu, operator, engine).frame

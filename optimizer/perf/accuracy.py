@@ -56,6 +56,8 @@ SPLIT_AXIS: dict[str, str] = {
     "gemm": "k",
     "context_attention": "isl",
     "generation_attention": "kv_len",
+    "context_mla": "isl",
+    "generation_mla": "kv_len",
     "moe": "num_tokens",
     "custom_all_reduce": "message_bytes",
     "all_reduce": "message_bytes",
@@ -66,6 +68,8 @@ _MODELS: dict[str, type[OperatorModel]] = {
     "gemm": GemmModel,
     "context_attention": ContextAttentionModel,
     "generation_attention": GenerationAttentionModel,
+    "context_mla": ContextAttentionModel,
+    "generation_mla": GenerationAttentionModel,
     "moe": MoEModel,
     "custom_all_reduce": AllReduceModel,
     "all_reduce": AllReduceModel,
@@ -166,6 +170,10 @@ def predict_rows(model: OperatorModel, operator: str, frame: pd.DataFrame) -> np
         )
     if isinstance(model, ContextAttentionModel | GenerationAttentionModel):
         length = f["isl"] if isinstance(model, ContextAttentionModel) else f["kv_len"]
+        if operator.endswith("_mla"):
+            return model.predict_mla(
+                f["batch"], length, f["num_heads"], f["kv_dtype"].to_numpy(object), strict=False
+            )
         return model.predict(
             f["batch"],
             length,

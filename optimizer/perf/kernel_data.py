@@ -9,13 +9,24 @@ This module answers which GPUs and engines have which tables, picks one version 
 operator                 tidy columns (besides ``latency_ms``, ``kernel_source``, ``version``)
 =======================  ==============================================================
 ``gemm``                 quantization, m, n, k
-``context_attention``    kv_dtype, window, head_dim, num_heads, num_kv_heads, batch, isl
-``generation_attention`` kv_dtype, window, head_dim, num_heads, num_kv_heads, batch, kv_len
+``context_attention``    kv_dtype, window, head_dim, num_heads, num_kv_heads, batch, isl,
+                         layout (``gqa``)
+``generation_attention`` kv_dtype, window, head_dim, num_heads, num_kv_heads, batch, kv_len,
+                         layout (``gqa``)
+``context_mla``          the ``context_attention`` columns, layout ``mla``
+``generation_mla``       the ``generation_attention`` columns, layout ``mla``
 ``moe``                  quantization, hidden, inter, topk, num_experts, tp, ep,
                          distribution, gated, num_tokens
 ``custom_all_reduce``    num_gpus, message_bytes
 ``nccl``                 collective, num_gpus, message_bytes
 =======================  ==============================================================
+
+The multi-head latent attention (MLA) tables time DeepSeek-V3's attention kernels
+alone (no projections): prefill with multi-head attention (head size
+:data:`MLA_MEASURED_HEAD_DIM`), decode in the absorbed form over one shared latent
+cache entry of :data:`MLA_MEASURED_LATENT_DIM` per token. Their rows carry those shapes
+as ``head_dim`` and ``num_kv_heads`` (all heads for prefill, one latent "head" for
+decode), so they read as attention rows of another layout.
 
 Version choice: the newest version directory holding the table (``packaging.version``
 order; strings it cannot parse sort below every parseable one, by their numbers). A
@@ -48,6 +59,8 @@ from optimizer.perf.roofline import GpuFigures
 from optimizer.resources import aiconfigurator_dir
 
 __all__ = [
+    "MLA_MEASURED_HEAD_DIM",
+    "MLA_MEASURED_LATENT_DIM",
     "MOE_SHAPE_COLUMNS",
     "OPERATORS",
     "KernelTable",
@@ -126,12 +139,41 @@ def _tidy_attention(raw: pd.DataFrame, generation: bool) -> pd.DataFrame:
         "num_kv_heads": raw["num_key_value_heads"],
         "batch": raw["batch_size"],
     }
+    return _common(raw, _with_length(raw, tidy, generation, "gqa"))
+
+
+def _with_length(
+    raw: pd.DataFrame, tidy: dict[str, object], generation: bool, layout: str
+) -> dict[str, object]:
     if generation:
         # one new token per sequence attends to `step` cached tokens plus itself
         tidy["kv_len"] = raw["isl"] + raw["step"]
     else:
         tidy["isl"] = raw["isl"]
-    return _common(raw, tidy)
+    tidy["layout"] = layout
+    return tidy
+
+
+MLA_MEASURED_HEAD_DIM = 160
+"""Head size standing for the measured MLA prefill kernels: the mean of DeepSeek-V3's
+query/key (128 + 64 RoPE) and value (128) head sizes, as attention FLOPs are
+``2 (d_qk + d_v)`` per attended pair and head."""
+MLA_MEASURED_LATENT_DIM = 576
+"""Per-token latent cache entry of the measured MLA decode kernels (DeepSeek-V3: 512 + 64)."""
+
+
+def _tidy_mla(raw: pd.DataFrame, generation: bool) -> pd.DataFrame:
+    raw = raw[raw["mla_dtype"] == "bfloat16"]
+    heads = raw["num_heads"]  # query heads on the GPU (the tables' tp_size only labels them)
+    tidy: dict[str, object] = {
+        "kv_dtype": raw["kv_cache_dtype"].map(_KV_VALUES),
+        "window": pd.Series(0, index=raw.index),
+        "head_dim": MLA_MEASURED_LATENT_DIM if generation else MLA_MEASURED_HEAD_DIM,
+        "num_heads": heads,
+        "num_kv_heads": 1 if generation else heads,
+        "batch": raw["batch_size"],
+    }
+    return _common(raw, _with_length(raw, tidy, generation, "mla"))
 
 
 def _tidy_moe(raw: pd.DataFrame) -> pd.DataFrame:
@@ -211,6 +253,18 @@ _KINDS: dict[str, _TableKind] = {
         "generation_attention_perf.parquet",
         ("kv_dtype", "window", "head_dim"),
         lambda raw: _tidy_attention(raw, generation=True),
+    ),
+    "context_mla": _TableKind(
+        "mla",
+        "context_mla_perf.parquet",
+        ("kv_dtype",),
+        lambda raw: _tidy_mla(raw, generation=False),
+    ),
+    "generation_mla": _TableKind(
+        "mla",
+        "generation_mla_perf.parquet",
+        ("kv_dtype",),
+        lambda raw: _tidy_mla(raw, generation=True),
     ),
     "moe": _TableKind(
         "moe",

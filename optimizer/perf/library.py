@@ -31,6 +31,8 @@ from optimizer.errors import InvalidInputError, NotFoundError
 from optimizer.perf.calibration import fit_calibration
 from optimizer.perf.dtypes import format_values, parse_kv_dtype
 from optimizer.perf.kernel_data import (
+    MLA_MEASURED_HEAD_DIM,
+    MLA_MEASURED_LATENT_DIM,
     KernelTable,
     available_engines,
     load_kernel_table,
@@ -78,6 +80,28 @@ _MODEL_CLASSES: dict[str, type[OperatorModel]] = {
 }
 
 
+_MLA_TABLES: dict[str, str] = {
+    "context_attention": "context_mla",
+    "generation_attention": "generation_mla",
+}
+"""The multi-head latent attention table fitted into each attention operator's model."""
+
+
+def _with_mla_rows(
+    load: Callable[[], KernelTable], gpu_id: str, mla_operator: str, engine: str, root: Path | None
+) -> KernelTable:
+    """An attention table with the rows of the GPU's MLA table of ``engine`` appended."""
+    table = load()
+    mla = load_kernel_table(gpu_id, mla_operator, engine, root)
+    frame = pd.concat([table.frame, mla.frame], ignore_index=True)
+    return KernelTable(gpu_id, table.operator, table.engine, frame, table.sources + mla.sources)
+
+
+def _gqa_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows of grouped-query attention kernels (what the roofline is calibrated on)."""
+    return frame[frame["layout"] != "mla"] if "layout" in frame else frame
+
+
 def _engine_name(engine: Engine | str) -> str:
     try:
         return Engine(engine).value
@@ -99,6 +123,14 @@ def _measured_tables(
     for operator in ("gemm", "context_attention", "generation_attention", "moe"):
         if engine in available_engines(gpu_id, operator, root):
             loaders[operator] = partial(load_kernel_table, gpu_id, operator, engine, root)
+    for operator, mla_operator in _MLA_TABLES.items():
+        mla_engines = available_engines(gpu_id, mla_operator, root)
+        if operator in loaders and mla_engines:
+            # an engine without its own MLA tables (vLLM) borrows another's on this GPU
+            mla_engine = engine if engine in mla_engines else mla_engines[0]
+            loaders[operator] = partial(
+                _with_mla_rows, loaders[operator], gpu_id, mla_operator, mla_engine, root
+            )
     has_custom = engine in available_engines(gpu_id, "custom_all_reduce", root)
     has_nccl = "nccl" in available_engines(gpu_id, "nccl", root)
     if has_custom or has_nccl:
@@ -225,7 +257,7 @@ class KernelLibrary:
 
         def calibration(op: str) -> RooflineCalibration:
             if op in frames:
-                return fit_calibration({op: frames[op]().frame}, figures)
+                return fit_calibration({op: _gqa_rows(frames[op]().frame)}, figures)
             return ref.calibration_for(op) if ref is not None else DEFAULT_CALIBRATION
 
         return cls(figures, gpu_id, engine_name, loaders, calibration, kinds, ref)
@@ -390,6 +422,91 @@ class KernelLibrary:
         return self._fill(
             out, lambda rows: getattr(self.roofline_for(op), op)(*_take(rows, *args)), *args
         )
+
+    def context_mla(
+        self,
+        batch: ArrayLike,
+        isl: ArrayLike,
+        num_heads: ArrayLike,
+        head_dim: ArrayLike,
+        kv_dtype: KVCacheDtype | str | ArrayLike = KVCacheDtype.BF16,
+        window: ArrayLike = 0,
+    ) -> np.ndarray:
+        """Latency (ms) of multi-head latent attention's prefill (per-GPU heads).
+
+        From the measured MLA kernels where this GPU has them for the KV dtype, scaled
+        by ``head_dim`` over the measured :data:`MLA_MEASURED_HEAD_DIM` (``head_dim``: the
+        mean of the query/key and value head sizes); elsewhere multi-head attention of
+        that head size (:meth:`context_attention`).
+        """
+        return self._mla(
+            "context_attention",
+            batch,
+            isl,
+            num_heads,
+            head_dim,
+            MLA_MEASURED_HEAD_DIM,
+            kv_dtype,
+            window,
+        )
+
+    def generation_mla(
+        self,
+        batch: ArrayLike,
+        kv_len: ArrayLike,
+        num_heads: ArrayLike,
+        latent_dim: ArrayLike,
+        kv_dtype: KVCacheDtype | str | ArrayLike = KVCacheDtype.BF16,
+        window: ArrayLike = 0,
+    ) -> np.ndarray:
+        """Latency (ms) of one decode step of multi-head latent attention (absorbed form:
+        every head attends over one shared ``latent_dim``-wide cache entry per token).
+
+        From the measured MLA kernels where this GPU has them for the KV dtype, scaled
+        by ``latent_dim`` over the measured :data:`MLA_MEASURED_LATENT_DIM`; elsewhere
+        grouped-query attention with one KV head of that size (:meth:`generation_attention`).
+        """
+        return self._mla(
+            "generation_attention",
+            batch,
+            kv_len,
+            num_heads,
+            latent_dim,
+            MLA_MEASURED_LATENT_DIM,
+            kv_dtype,
+            window,
+        )
+
+    def _mla(
+        self,
+        op: str,
+        batch: ArrayLike,
+        length: ArrayLike,
+        num_heads: ArrayLike,
+        head_dim: ArrayLike,
+        measured_head_dim: int,
+        kv_dtype: KVCacheDtype | str | ArrayLike,
+        window: ArrayLike,
+    ) -> np.ndarray:
+        """The measured MLA kernels of ``op``'s model scaled by head size where they cover
+        the KV dtype; elsewhere ``op`` itself (one latent KV head when decoding)."""
+        kv = format_values(kv_dtype, parse_kv_dtype, "kv_dtype")
+        args = (batch, length, num_heads, head_dim, kv, window)
+        shape = np.broadcast_shapes(*(np.shape(a) for a in args))
+        out = np.full(shape, np.nan)
+        context = op == "context_attention"
+        model = self._fitted(op, ContextAttentionModel if context else GenerationAttentionModel)
+        if model is not None:
+            covered = np.broadcast_to(model.covers_mla(kv), shape)
+            if covered.any():
+                b, n, h, d, k, w = _take(covered, *args)
+                out[covered] = model.predict_mla(b, n, h, k, w) * (d / measured_head_dim)
+        missing = np.isnan(out)
+        if missing.any():
+            b, n, h, d, k, w = _take(missing, *args)
+            kv_heads = h if context else np.ones_like(h, dtype=float)
+            out[missing] = getattr(self, op)(b, n, h, kv_heads, d, k, w)
+        return out
 
     def moe(
         self,

@@ -43,7 +43,9 @@ __all__ = [
 
 T = TypeVar("T")
 
-REPEATING_OPERATORS: frozenset[str] = frozenset({"context_attention", "generation_attention"})
+REPEATING_OPERATORS: frozenset[str] = frozenset(
+    {"context_attention", "generation_attention", "context_mla", "generation_mla"}
+)
 """Operators whose repeated points are looked up once. Attention points repeat (the two
 decode steps of a closed-loop estimate run the same decode attention; prefills of a few
 requests of one prompt length recur across concurrencies: about half of them in a

@@ -12,7 +12,9 @@ layers, of a known list of operators, each timed by a
   new requests, generation (decode) attention over ``kv_len`` cached tokens for running
   ones; heads split over ``tp`` (KV heads replicated when ``tp`` exceeds them). MLA
   decodes in the absorbed form (one 576-wide latent "head" shared by all query heads)
-  and prefills in the multi-head form; sliding-window layers cap the context at the
+  and prefills in the multi-head form, both timed from the measured latent-attention
+  kernels where the GPU has them (:meth:`~optimizer.perf.KernelLibrary.generation_mla`);
+  sliding-window layers cap the context at the
   window, DeepSeek sparse attention at ``index_topk``. Linear-attention layers read and
   write their recurrent state once per token (roofline);
 * **dense MLP** -- gate/up and down GEMMs of the layer's dense FFN split over ``tp``;
@@ -143,10 +145,12 @@ def _attention_shapes(model: ModelSpec, tp: np.ndarray) -> dict[str, np.ndarray]
     if model.attention == "mla":
         assert model.kv_lora_rank is not None and model.qk_rope_head_dim is not None
         latent = float(model.kv_lora_rank + model.qk_rope_head_dim)
+        # prefill FLOPs are 2 (d_qk + d_v) per attended pair and head
+        prefill_dim = (model.head_dim + (model.v_head_dim or model.head_dim)) / 2.0
         return {
             "heads": heads,
             "prefill_kv_heads": heads,
-            "prefill_head_dim": np.full_like(heads, float(model.head_dim)),
+            "prefill_head_dim": np.full_like(heads, prefill_dim),
             "decode_kv_heads": np.ones_like(heads),
             "decode_head_dim": np.full_like(heads, latent),
         }
@@ -288,27 +292,28 @@ def step_plan(
         layer_kinds.append((model.num_sliding_layers, model.sliding_window or 0))
     layer_kinds = [(count, window) for count, window in layer_kinds if count]
     prefills, decodes = np.minimum(b_p, 1.0), np.minimum(b_d, 1.0)
+    mla = model.attention == "mla"
     for _, window in layer_kinds:
-        context_args = (
+        context_args: tuple[ArrayLike, ...] = (
             np.maximum(b_p, 1.0),
             np.maximum(isl, 1.0),
             shapes["heads"],
-            shapes["prefill_kv_heads"],
-            shapes["prefill_head_dim"],
-            kv,
-            window,
         )
-        generation_args = (
+        generation_args: tuple[ArrayLike, ...] = (
             np.maximum(b_d, 1.0),
             np.maximum(kv_len_, 1.0),
             shapes["heads"],
-            shapes["decode_kv_heads"],
-            shapes["decode_head_dim"],
-            kv,
-            window,
         )
-        queries.append(OperatorQuery("context_attention", context_args, prefills != 0))
-        queries.append(OperatorQuery("generation_attention", generation_args, decodes != 0))
+        if mla:  # the measured latent-attention kernels, by per-GPU heads
+            context_op, generation_op = "context_mla", "generation_mla"
+            context_args += (shapes["prefill_head_dim"], kv, window)
+            generation_args += (shapes["decode_head_dim"], kv, window)
+        else:
+            context_op, generation_op = "context_attention", "generation_attention"
+            context_args += (shapes["prefill_kv_heads"], shapes["prefill_head_dim"], kv, window)
+            generation_args += (shapes["decode_kv_heads"], shapes["decode_head_dim"], kv, window)
+        queries.append(OperatorQuery(context_op, context_args, prefills != 0))
+        queries.append(OperatorQuery(generation_op, generation_args, decodes != 0))
 
     # --- routed experts ----------------------------------------------------------------
     if model.num_moe_layers:

@@ -11,6 +11,12 @@ Sliding windows: windows that were measured use their own grids; any other windo
 uses the full-attention grid at the equivalent length -- the prompt length whose full
 causal attention has as many query-key pairs (prefill), or the cache capped at the
 window (decode).
+
+Multi-head latent attention (rows of layout ``mla``, from the ``context_mla`` and
+``generation_mla`` tables) gets a grid of its own over (heads, length, batch): its
+kernels are not grouped-query kernels of any head size (the absorbed decode kernel
+reads one 576-wide latent entry per token for all heads at once), and timing them as
+such was off by up to 40x. :meth:`~_AttentionModel.predict_mla` answers from it.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from optimizer.errors import InvalidInputError
 from optimizer.perf import work
 from optimizer.perf.dtypes import format_values, parse_kv_dtype
 from optimizer.perf.grid import GridFamily
+from optimizer.perf.kernel_data import MLA_MEASURED_HEAD_DIM, MLA_MEASURED_LATENT_DIM
 from optimizer.perf.operators._base import FamilySpec, OperatorModel, check_positive
 from optimizer.perf.roofline import GpuFigures, RooflineCalibration, roofline_ms
 
@@ -33,6 +40,8 @@ __all__ = ["ContextAttentionModel", "GenerationAttentionModel", "equivalent_prom
 
 _MODEL_AXES = (False, False, False, True, True)
 _FILL_ORDER = (4, 3, 1, 2, 0)  # batch first (time ~ batch), then length, heads, KV heads, head size
+_MLA_SIZES_MONOTONE = (True, True, True)  # heads, length, batch: measured MLA time grows in all
+_MLA_FILL_ORDER = (2, 1, 0)  # batch, length, heads
 
 
 def equivalent_prompt_length(isl: ArrayLike, window: ArrayLike) -> np.ndarray:
@@ -68,24 +77,43 @@ class _AttentionModel(OperatorModel):
     length_exponent: float  # full attention, above the grid
     windowed_length_exponent: float  # measured windowed kernels, above the grid
     head_exponents: tuple[float, float, float]  # head_dim, num_heads, num_kv_heads
+    mla_head_dim: int  # head size the MLA rows carry (see kernel_data)
+    mla_shares_kv: bool  # MLA rows: one latent KV entry for all heads (decode)
 
     def _family_specs(self) -> dict[str, FamilySpec]:
         sizes = ("head_dim", "num_heads", "num_kv_heads", self.length_column, "batch")
         head_dim, heads, kv_heads = self.head_exponents
         full = (head_dim, heads, kv_heads, self.length_exponent, 1.0)
         windowed = (head_dim, heads, kv_heads, self.windowed_length_exponent, 1.0)
+        mla = (1.0, self.length_exponent, 1.0)  # time ~ heads above the grid (compute)
         return {
             "full": FamilySpec(("kv_dtype",), sizes, full, _MODEL_AXES, _FILL_ORDER),
             "windowed": FamilySpec(
                 ("kv_dtype", "window"), sizes, windowed, _MODEL_AXES, _FILL_ORDER
             ),
+            "mla": FamilySpec(
+                ("kv_dtype",),
+                ("num_heads", self.length_column, "batch"),
+                mla,
+                _MLA_SIZES_MONOTONE,
+                _MLA_FILL_ORDER,
+            ),
         }
 
     def _family_rows(self, name: str, frame: pd.DataFrame) -> pd.DataFrame:
+        mla = (frame["layout"] == "mla") if "layout" in frame else np.zeros(len(frame), bool)
+        if name == "mla":
+            return frame[mla]
         windowed = frame["window"] > 0
-        return frame[windowed] if name == "windowed" else frame[~windowed]
+        return frame[windowed & ~mla] if name == "windowed" else frame[~windowed & ~mla]
 
     def _mesh(self, name: str, family: GridFamily) -> tuple[np.ndarray, ...]:
+        if name == "mla":
+            codes, heads, length, batch = family.mesh()
+            kv_dtype = np.array([key[0] for key in family.keys], dtype=object)[codes]
+            kv_heads = np.ones_like(heads) if self.mla_shares_kv else heads
+            head_dim = np.full_like(heads, float(self.mla_head_dim))
+            return kv_dtype, np.zeros_like(heads), head_dim, heads, kv_heads, length, batch
         codes, head_dim, heads, kv_heads, length, batch = family.mesh()
         kv_dtype = np.array([key[0] for key in family.keys], dtype=object)[codes]
         window = np.array(
@@ -110,6 +138,45 @@ class _AttentionModel(OperatorModel):
     def covers_kv_dtype(self, kv_dtype: KVCacheDtype | str | ArrayLike) -> np.ndarray:
         """Whether each query's KV dtype has full-attention measurements."""
         return self.covers("full", format_values(kv_dtype, parse_kv_dtype, "kv_dtype"))
+
+    def covers_mla(self, kv_dtype: KVCacheDtype | str | ArrayLike) -> np.ndarray:
+        """Whether each query's KV dtype has multi-head latent attention measurements."""
+        return self.covers("mla", format_values(kv_dtype, parse_kv_dtype, "kv_dtype"))
+
+    def predict_mla(
+        self,
+        batch: ArrayLike,
+        length: ArrayLike,
+        num_heads: ArrayLike,
+        kv_dtype: KVCacheDtype | str | ArrayLike = KVCacheDtype.BF16,
+        window: ArrayLike = 0,
+        strict: bool = True,
+    ) -> np.ndarray:
+        """Latency in milliseconds of the measured multi-head latent attention kernels
+        (DeepSeek-V3's head sizes) on one GPU.
+
+        Args:
+            batch: prompts (prefill) or sequences decoding one token each.
+            length: tokens per prompt, or tokens each new token attends to.
+            num_heads: query heads on this GPU (after tensor parallelism).
+            kv_dtype: KV-cache dtype.
+            window: tokens a query may attend to, 0 for all (no windowed MLA kernels
+                were measured: a window stands in as the equivalent full length).
+            strict: raise for a KV dtype without MLA measurements; else return NaN there.
+
+        Returns:
+            Float array of the broadcast shape of the arguments.
+        """
+        batch = check_positive("batch", batch)
+        length = check_positive(self.length_column, length)
+        heads = check_positive("num_heads", num_heads)
+        window = _check_window(window)
+        kv = format_values(kv_dtype, parse_kv_dtype, "kv_dtype")
+        shape = np.broadcast_shapes(*(np.shape(a) for a in (batch, length, heads, kv, window)))
+        length = self._equivalent_length(
+            np.broadcast_to(length, shape), np.broadcast_to(window, shape)
+        )
+        return self._lookup("mla", [kv], [heads, length, batch], strict)
 
     def _predict(
         self,
@@ -181,6 +248,8 @@ class ContextAttentionModel(_AttentionModel):
     length_exponent = 2.0
     windowed_length_exponent = 1.0
     head_exponents = (1.0, 1.0, 0.0)  # compute grows with query heads and head size
+    mla_head_dim = MLA_MEASURED_HEAD_DIM
+    mla_shares_kv = False
 
     def _family_work(
         self, name: str, family: GridFamily, figures: GpuFigures, calibration: RooflineCalibration
@@ -254,6 +323,8 @@ class GenerationAttentionModel(_AttentionModel):
     length_exponent = 1.0
     windowed_length_exponent = 0.0  # the cache stops growing at the window
     head_exponents = (1.0, 0.0, 1.0)  # bytes grow with KV heads and head size
+    mla_head_dim = MLA_MEASURED_LATENT_DIM
+    mla_shares_kv = True
 
     def _family_work(
         self, name: str, family: GridFamily, figures: GpuFigures, calibration: RooflineCalibration
