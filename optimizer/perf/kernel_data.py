@@ -319,7 +319,11 @@ class KernelTable:
 
     def describe(self) -> str:
         """One line of provenance, e.g. ``h100_sxm gemm vllm 0.24.0 (107188 rows)``."""
-        older = [f"{s.engine} {s.version}" for s in self.sources[1:]]
+        first = self.sources[0].path.name
+        older = [
+            f"{s.engine} {s.version}" + ("" if s.path.name == first else f" {s.path.stem}")
+            for s in self.sources[1:]
+        ]
         extra = f" + {', '.join(older)}" if older else ""
         rows = len(self.frame)
         return f"{self.gpu} {self.operator} {self.engine} {self.version}{extra} ({rows} rows)"

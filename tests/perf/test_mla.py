@@ -93,7 +93,9 @@ def test_a_window_stands_in_as_the_equivalent_full_length(trtllm):
 def test_an_engine_without_mla_tables_borrows_another_engines_on_the_gpu():
     vllm = kernel_library(get_gpu(GPU), "vllm")
     sglang = kernel_library(get_gpu(GPU), "sglang")
-    assert "sglang" in vllm.source("generation_attention")
+    # the provenance names the borrowed table
+    assert "+ sglang" in vllm.source("generation_attention")
+    assert vllm.source("generation_attention").count("generation_mla_perf") == 1
     assert float(vllm.generation_mla(64, 2048, 128, 576)) == pytest.approx(
         float(sglang.generation_mla(64, 2048, 128, 576))
     )
