@@ -491,22 +491,15 @@ class KernelLibrary:
         """The measured MLA kernels of ``op``'s model scaled by head size where they cover
         the KV dtype; elsewhere ``op`` itself (one latent KV head when decoding)."""
         kv = format_values(kv_dtype, parse_kv_dtype, "kv_dtype")
-        args = (batch, length, num_heads, head_dim, kv, window)
-        shape = np.broadcast_shapes(*(np.shape(a) for a in args))
-        out = np.full(shape, np.nan)
         context = op == "context_attention"
         model = self._fitted(op, ContextAttentionModel if context else GenerationAttentionModel)
-        if model is not None:
-            covered = np.broadcast_to(model.covers_mla(kv), shape)
-            if covered.any():
-                b, n, h, d, k, w = _take(covered, *args)
-                out[covered] = model.predict_mla(b, n, h, k, w) * (d / measured_head_dim)
-        missing = np.isnan(out)
-        if missing.any():
-            b, n, h, d, k, w = _take(missing, *args)
-            kv_heads = h if context else np.ones_like(h, dtype=float)
-            out[missing] = getattr(self, op)(b, n, h, kv_heads, d, k, w)
-        return out
+        out = None
+        if model is not None:  # NaN where no MLA kernels were measured for the KV dtype
+            measured = model.predict_mla(batch, length, num_heads, kv, window, strict=False)
+            out = measured * (np.asarray(head_dim, dtype=float) / measured_head_dim)
+        kv_heads = num_heads if context else 1.0
+        args = (batch, length, num_heads, kv_heads, head_dim, kv, window)
+        return self._fill(out, lambda rows: getattr(self, op)(*_take(rows, *args)), *args)
 
     def moe(
         self,
@@ -555,16 +548,17 @@ class KernelLibrary:
         )
 
     def _fill(
-        self, out: np.ndarray | None, roofline: Callable[[np.ndarray], np.ndarray], *args: ArrayLike
+        self, out: np.ndarray | None, fallback: Callable[[np.ndarray], np.ndarray], *args: ArrayLike
     ) -> np.ndarray:
-        """Replace NaN (uncovered) entries of a model's answer by the roofline's."""
+        """Replace NaN (uncovered) entries of a model's answer by ``fallback``'s answers
+        for those entries (the roofline's, or for MLA the attention operator's)."""
         shape = np.broadcast_shapes(*(np.shape(a) for a in args))
         if out is None:
             out = np.full(shape, np.nan)
         out = np.array(np.broadcast_to(out, shape), dtype=float)
         missing = np.isnan(out)
         if missing.any():
-            out[missing] = roofline(missing)
+            out[missing] = fallback(missing)
         return out
 
 
