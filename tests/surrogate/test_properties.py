@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from optimizer.catalog import get_gpu, load_model_spec
@@ -67,6 +67,22 @@ def test_tpot_does_not_fall_with_concurrency(fitted, config, factor):
 @pytest.mark.slow
 @_settings
 @given(config=configs(), factor=st.floats(1.01, 16.0))
+@example(  # found by hypothesis while the KV pressure was free for TTFT
+    config={
+        "model": "meta-llama/Llama-3.1-8B-Instruct",
+        "gpu": "h100_sxm",
+        "engine": "vllm",
+        "quantization": "bf16",
+        "kv_cache_dtype": None,
+        "tp": 1,
+        "dp": 1,
+        "ep": 1,
+        "concurrency": 2,
+        "isl": 16,
+        "osl": 210,
+    },
+    factor=16.0,
+)
 def test_tpot_and_ttft_do_not_fall_with_input_length(fitted, config, factor):
     base = config["isl"]
     values = sorted({base, int(base * factor) + 1})
