@@ -18,6 +18,9 @@ layers, of a known list of operators, each timed by a
   window, DeepSeek sparse attention at ``index_topk``. Linear-attention layers read and
   write their recurrent state once per token (roofline);
 * **dense MLP** -- gate/up and down GEMMs of the layer's dense FFN split over ``tp``;
+  block-scaled FP8 weights (``fp8_block``, or ``fp8`` served from a block-scaled
+  checkpoint) run the faster of the GPU's measured per-tensor and block-scaled FP8
+  kernels, GEMMs and experts alike (:func:`kernel_formats`);
 * **MoE** -- the routed experts a batch touches (the library counts the experts
   ``tokens x top-k`` pairs reach on each expert-parallel rank), expert tensor
   parallelism ``tp * dp / ep``; shared experts as a dense MLP;
@@ -57,6 +60,7 @@ __all__ = [
     "STEP_OVERHEAD_MS",
     "StepTerms",
     "decode_step_ms",
+    "kernel_formats",
     "kernel_library",
     "prefill_ms",
     "step_plan",
@@ -137,6 +141,29 @@ def _dense_quantization(model: ModelSpec, quantization: str) -> str:
     if Quantization(quantization) is Quantization.MXFP4:
         return Quantization.BF16.value
     return Quantization(quantization).value
+
+
+_FP8_FAMILY = (Quantization.FP8.value, Quantization.FP8_BLOCK.value)
+
+
+def kernel_formats(model: ModelSpec, quantization: str) -> tuple[str, ...]:
+    """The measured kernel formats a step's GEMMs and experts may run in; each is
+    timed by the fastest of them.
+
+    Block-scaled FP8 weights -- ``fp8_block``, or ``fp8`` served from a checkpoint
+    stored block-scaled (the engine loads its scales as they are) -- do per-tensor
+    FP8's math plus one scale per 128x128 tile, and engines pick among several FP8
+    kernels per platform (Triton, CUTLASS, DeepGEMM, FlashInfer). The measured tables
+    hold some of them in each format: on Hopper vLLM's per-tensor FP8 experts are
+    FlashInfer's, 5x slower than its block-scaled Triton ones, while on Blackwell the
+    block-scaled table is the slow path. Every other format runs its own kernels.
+    """
+    q = Quantization(quantization).value
+    native = model.native_quantization
+    block_scaled = q == Quantization.FP8_BLOCK.value or (
+        q == Quantization.FP8.value and native is Quantization.FP8_BLOCK
+    )
+    return _FP8_FAMILY if block_scaled else (q,)
 
 
 def _attention_shapes(model: ModelSpec, tp: np.ndarray) -> dict[str, np.ndarray]:
@@ -255,9 +282,8 @@ def step_plan(
     tp_, dp_, ep_ = _f(tp), _f(dp), _f(ep)
     b_d, b_p = _f(decode_seqs), _f(prefill_seqs)
     kv_len_, isl = _f(kv_len), _f(prefill_len)
-    q = Quantization(quantization).value
+    formats = kernel_formats(model, quantization)
     kv = KVCacheDtype(kv_dtype).value
-    dense_q = _dense_quantization(model, q)
     hidden = float(model.hidden_size)
     tokens = b_d + b_p * isl
     m = np.maximum(tokens, 1.0)
@@ -283,7 +309,8 @@ def step_plan(
         np.stack([np.broadcast_to(x, gemm_shape) for x in column])
         for column in zip(*((m, n, k) for _, n, k in shapes_nk), strict=True)
     )
-    queries.append(OperatorQuery("gemm", (*stacked_mnk, dense_q)))
+    for q in formats:
+        queries.append(OperatorQuery("gemm", (*stacked_mnk, _dense_quantization(model, q))))
 
     # --- attention kernels ----------------------------------------------------------
     shapes = _attention_shapes(model, tp_)
@@ -319,17 +346,18 @@ def step_plan(
     if model.num_moe_layers:
         assert model.moe_intermediate_size is not None
         moe_tp = np.maximum(np.floor(tp_ * dp_ / ep_), 1.0)
-        moe_args = (
-            np.maximum(tokens * dp_, 1.0),
-            hidden,
-            float(model.moe_intermediate_size),
-            float(model.experts_per_token),
-            float(model.num_experts),
-            q,
-            moe_tp,
-            ep_,
-        )
-        queries.append(OperatorQuery("moe", moe_args))
+        for q in formats:
+            moe_args = (
+                np.maximum(tokens * dp_, 1.0),
+                hidden,
+                float(model.moe_intermediate_size),
+                float(model.experts_per_token),
+                float(model.num_experts),
+                q,
+                moe_tp,
+                ep_,
+            )
+            queries.append(OperatorQuery("moe", moe_args))
 
     # --- communication ---------------------------------------------------------------
     message = m * hidden * ACTIVATION_WIRE_BYTES
@@ -342,8 +370,13 @@ def step_plan(
     vocab = np.maximum(model.vocab_size / tp_, 1.0)
     queries.append(OperatorQuery("gemm", (sampled, vocab, hidden, Quantization.BF16.value)))
 
+    def fastest(answers: Sequence[np.ndarray]) -> tuple[np.ndarray, list[np.ndarray]]:
+        """The elementwise fastest of the next ``len(formats)`` answers, and the rest."""
+        candidates, rest = answers[: len(formats)], list(answers[len(formats) :])
+        return np.minimum.reduce([np.asarray(c) for c in candidates]), rest
+
     def finish(answers: Sequence[np.ndarray]) -> StepTerms:
-        times, *rest = answers
+        times, rest = fastest(answers)
         gemm = sum(layers * t for (layers, _, _), t in zip(shapes_nk, times, strict=True))
 
         attention = np.zeros(np.broadcast_shapes(tokens.shape, tp_.shape, kv_len_.shape))
@@ -354,7 +387,7 @@ def step_plan(
 
         moe = np.zeros_like(attention)
         if model.num_moe_layers:
-            routed, *rest = rest
+            routed, rest = fastest(rest)
             moe = model.num_moe_layers * routed
 
         reduce, *rest = rest
