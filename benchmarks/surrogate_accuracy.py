@@ -16,7 +16,13 @@ import sys
 import time
 
 from optimizer.profiles import load_reference_profiles
-from optimizer.surrogate import aiconfigurator_rows, dedupe_runs, evaluate, format_table
+from optimizer.surrogate import (
+    aiconfigurator_rows,
+    dedupe_runs,
+    evaluate,
+    evaluation_runs,
+    format_table,
+)
 from optimizer.surrogate.evaluation import repeat_noise, time_surrogate
 
 __all__ = ["main"]
@@ -32,10 +38,15 @@ def main(argv: list[str] | None = None) -> int:
     runs = load_reference_profiles()
     agg = runs[runs["mode"] == "agg"]
     deduped = dedupe_runs(agg)
+    kept, left_out = evaluation_runs(agg)
     print(
         f"aggregated runs: {len(agg)}, after removing exact duplicates: {len(deduped)}; "
-        f"aiconfigurator comparison rows: {int(aiconfigurator_rows(deduped).sum())}"
+        f"left out {len(left_out)} whose recorded layout no engine can serve; "
+        f"evaluated: {len(kept)}; aiconfigurator comparison rows: "
+        f"{int(aiconfigurator_rows(kept).sum())}"
     )
+    for reason, count in left_out.value_counts().items():
+        print(f"  left out {count:3d}: {reason}")
     start = time.perf_counter()
     results = evaluate(
         agg,
@@ -54,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.no_timing:
         timing = time_surrogate(agg)
         print(
-            f"fit on all {len(agg)} aggregated runs: {timing['fit_s']:.1f} s; "
+            f"fit on all {len(kept)} evaluated runs: {timing['fit_s']:.1f} s; "
             f"predict {int(timing['rows_predicted'])} rows: {timing['predict_s']:.2f} s"
         )
     return 0

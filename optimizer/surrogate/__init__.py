@@ -17,11 +17,17 @@ from optimizer.surrogate.evaluation import (
     aiconfigurator_rows,
     architecture_groups,
     evaluate,
+    evaluation_runs,
     format_table,
     metrics,
     time_surrogate,
 )
-from optimizer.surrogate.features import FEATURES, MONOTONE, REQUIRED_COLUMNS
+from optimizer.surrogate.features import (
+    FEATURES,
+    MONOTONE,
+    REQUIRED_COLUMNS,
+    impossible_layouts,
+)
 from optimizer.surrogate.intervals import LogBand, fit_log_band
 from optimizer.surrogate.model import (
     PREDICTION_COLUMNS,
@@ -47,8 +53,10 @@ __all__ = [
     "architecture_groups",
     "dedupe_runs",
     "evaluate",
+    "evaluation_runs",
     "fit_log_band",
     "format_table",
+    "impossible_layouts",
     "metrics",
     "sweep_groups",
     "time_surrogate",

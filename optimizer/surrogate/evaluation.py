@@ -28,10 +28,12 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import GroupKFold
 
+from optimizer.catalog import load_model_spec
 from optimizer.surrogate.features import (
     TARGETS,
     architecture_key,
     build_features,
+    impossible_layouts,
     prior_frame,
     resolve_rows,
 )
@@ -46,6 +48,7 @@ __all__ = [
     "aiconfigurator_rows",
     "architecture_groups",
     "evaluate",
+    "evaluation_runs",
     "format_table",
     "metrics",
     "repeat_noise",
@@ -109,10 +112,10 @@ def metrics(measured: pd.DataFrame, predicted: pd.DataFrame) -> dict[str, float]
 def architecture_groups(runs: pd.DataFrame) -> pd.Series:
     """One label per model architecture: checkpoints with identical shapes share it
     (the label is the first model id of the group, in row order)."""
-    resolved = resolve_rows(runs)
     first: dict[str, str] = {}
     signature: dict[str, str] = {}
-    for model_id, spec in resolved.models.items():
+    for model_id in pd.unique(runs["model"]):
+        spec = load_model_spec(str(model_id))
         signature[model_id] = first.setdefault(architecture_key(spec), model_id)
     return runs["model"].map(signature)
 
@@ -143,6 +146,23 @@ def repeat_noise(runs: pd.DataFrame) -> dict[str, float]:
 def aiconfigurator_rows(runs: pd.DataFrame) -> pd.Series:
     """Mask of the runs of aiconfigurator's comparison (757 in the bundled reference)."""
     return runs["gpu"].isin(AICONFIGURATOR_GPUS) & runs["model"].isin(AICONFIGURATOR_MODELS)
+
+
+def evaluation_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
+    """The runs the splits are measured on, and why the others are left out.
+
+    Aggregated runs without exact duplicates (:func:`dedupe_runs`) and without the runs
+    whose recorded layout no engine can serve (:func:`impossible_layouts`), which
+    :meth:`Surrogate.fit` leaves out too and ``predict`` refuses.
+
+    Returns:
+        The kept runs (index reset) and the reason of each left-out run (its original
+        index label -> reason).
+    """
+    runs = dedupe_runs(runs[runs["mode"] == "agg"] if "mode" in runs else runs)
+    reasons = impossible_layouts(runs)
+    left_out = (reasons != "").to_numpy()
+    return runs.loc[~left_out].reset_index(drop=True), reasons[left_out]
 
 
 class _Design:
@@ -178,7 +198,8 @@ def evaluate(
     """Evaluate a surrogate's parameters on held-out splits of measured runs.
 
     Args:
-        runs: measured runs (aggregated mode; duplicates are removed here).
+        runs: measured runs (aggregated mode; duplicates and impossible layouts are
+            removed here, see :func:`evaluation_runs`).
         estimator: the (unfitted) surrogate whose parameters to evaluate; default
             ``Surrogate()``.
         splits: which of ``unseen``, ``lomo``, ``logo``, ``prior``, ``aiconfigurator``.
@@ -189,8 +210,7 @@ def evaluate(
         One :class:`SplitResult` per split, in the order asked.
     """
     estimator = estimator if estimator is not None else Surrogate()
-    runs = dedupe_runs(runs[runs["mode"] == "agg"] if "mode" in runs else runs)
-    runs = runs.reset_index(drop=True)
+    runs, _ = evaluation_runs(runs)
     design = _Design(runs, estimator)
     arch = architecture_groups(runs)
     results: list[SplitResult] = []
@@ -247,7 +267,7 @@ def evaluate(
 
 def time_surrogate(runs: pd.DataFrame, n_predict: int = 10_000, seed: int = 0) -> dict[str, float]:
     """Seconds to fit on all runs and to predict ``n_predict`` rows drawn from them."""
-    runs = runs[runs["mode"] == "agg"] if "mode" in runs else runs
+    runs, _ = evaluation_runs(runs)
     start = time.perf_counter()
     model = Surrogate().fit(runs)
     fit_s = time.perf_counter() - start

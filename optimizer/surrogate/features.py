@@ -41,6 +41,7 @@ __all__ = [
     "Resolved",
     "architecture_key",
     "build_features",
+    "impossible_layouts",
     "prior_frame",
     "resolve_rows",
     "row_field",
@@ -173,8 +174,9 @@ def resolve_rows(
 
     Raises:
         InvalidInputError: a missing column, or a row with an unknown GPU or model,
-            an unsupported mode or pipeline degree, or a bad value -- the message names
-            the row's index label and the reason.
+            an unsupported mode or pipeline degree, a ``tp`` that does not divide the
+            model's attention heads, or a bad value -- the message names the row's
+            index label and the reason.
     """
     missing = [c for c in REQUIRED_COLUMNS if c not in rows.columns]
     if missing:
@@ -242,7 +244,52 @@ def resolve_rows(
         except EpoptError as exc:
             label = frame.index[(frame["model"] == model_id).to_numpy()][0]
             raise _row_error(label, "model", f"cannot model {model_id!r}: {exc}") from exc
+    for (model_id, tp), members in frame.groupby(["model", "tp"], sort=False).indices.items():
+        problem = _layout_problem(models[model_id], int(tp))
+        if problem:
+            heads = models[model_id].num_attention_heads
+            allowed = [d for d in range(1, heads + 1) if heads % d == 0]
+            raise _row_error(frame.index[members[0]], "tp", problem, allowed)
     return Resolved(frame, models, gpus)
+
+
+def _layout_problem(spec: ModelSpec, tp: int) -> str:
+    """Why ``tp`` cannot shard the model, or ``""``: every engine gives each GPU whole
+    attention heads (vLLM, SGLang and TensorRT-LLM refuse to start otherwise)."""
+    heads = spec.num_attention_heads
+    if heads % tp == 0:
+        return ""
+    return f"tp {tp} does not divide {spec.model_id}'s {heads} attention heads"
+
+
+def impossible_layouts(
+    rows: pd.DataFrame, models: Mapping[str, ModelSpec] | None = None
+) -> pd.Series:
+    """Why each row's parallel layout cannot be served, ``""`` where it can.
+
+    Measured runs can carry one: aiconfigurator's sample records wide expert-parallel
+    DeepSeek-R1 deployments on GB200 as ``tp`` 12 to 72 with no attention data-parallel
+    size, a layout no engine can run with 128 heads. Rows of a model the catalog does
+    not know get ``""`` here (:func:`resolve_rows` names them).
+
+    Args:
+        rows: runs with ``model`` and ``tp``.
+        models: model specs by id overriding or extending the catalog.
+    """
+    reasons = np.full(len(rows), "", dtype=object)
+    tp = pd.to_numeric(rows["tp"], errors="coerce").to_numpy()
+    by_model_tp = pd.DataFrame({"model": rows["model"].to_numpy(), "tp": tp})
+    for (model_id, value), members in by_model_tp.groupby(
+        ["model", "tp"], sort=False
+    ).indices.items():
+        if value < 1 or value != np.floor(value):
+            continue  # resolve_rows reports it
+        try:
+            spec = (models or {}).get(model_id) or load_model_spec(str(model_id))
+        except EpoptError:
+            continue
+        reasons[members] = _layout_problem(spec, int(value))
+    return pd.Series(reasons, index=rows.index, dtype=object)
 
 
 _PRIOR_KEYS = ("model", "gpu", "engine", "quantization", "kv_cache_dtype")

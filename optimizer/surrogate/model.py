@@ -10,7 +10,9 @@ MADs from the median: a few broken sweeps -- e.g. a GB200 Qwen3-32B sweep whose 
 jumps 5x from one client to two -- otherwise pull every model of that architecture) on the
 physics features of :mod:`optimizer.surrogate.features` (the operator prior's TTFT,
 TPOT and their terms among them), under monotonic constraints
-(:data:`~optimizer.surrogate.features.MONOTONE_BY_TARGET`): the learned factor never
+(:data:`~optimizer.surrogate.features.MONOTONE_BY_TARGET`; scikit-learn's median line
+search of the absolute-error trees ignores them, so each tree is repaired as it grows,
+:mod:`optimizer.surrogate.monotone`): the learned factor never
 decreases with a feature that grows with input length (and, for TPOT, concurrency) or
 with one of the prior's times, and never increases with a hardware peak. The
 ``baseline`` is the workload-independent floor of a step (per-GPU weight read time plus
@@ -76,12 +78,14 @@ from optimizer.surrogate.features import (
     TARGETS,
     architecture_key,
     build_features,
+    impossible_layouts,
     prior_frame,
     resolve_rows,
     row_field,
 )
 from optimizer.surrogate.intervals import LogBand, fit_log_band
 from optimizer.surrogate.local import DEFAULT_SHRINK, LocalOffsets, family_keys, fit_local_offsets
+from optimizer.surrogate.monotone import monotone_line_search
 from optimizer.surrogate.shift import ShiftCorrection, blend, fit_shift_correction
 
 __all__ = [
@@ -241,7 +245,10 @@ class Surrogate(BaseEstimator):
 
         Args:
             runs: measured runs in the native schema (aggregated mode), with
-                ``ttft_ms`` and ``tpot_ms``; exact duplicates are dropped first.
+                ``ttft_ms`` and ``tpot_ms``; exact duplicates are dropped first, and
+                so are runs whose recorded layout no engine can serve
+                (:func:`~optimizer.surrogate.features.impossible_layouts`), counted by
+                reason in ``excluded_layouts_``.
             y: ignored (the targets are columns of ``runs``).
 
         Returns:
@@ -259,6 +266,11 @@ class Surrogate(BaseEstimator):
                 label = runs.index[bad.to_numpy()][0]
                 raise InvalidInputError(row_field(label, target), "must be a positive number")
         runs = dedupe_runs(runs)
+        reasons = impossible_layouts(runs, self.models)
+        self.excluded_layouts_ = {
+            str(k): int(v) for k, v in reasons[reasons != ""].value_counts().items()
+        }
+        runs = runs.loc[(reasons == "").to_numpy()]
         X, prior = self._design(runs)
         return self._fit_design(X, prior, runs)
 
@@ -266,9 +278,11 @@ class Surrogate(BaseEstimator):
         """Fit on precomputed features and prior (positionally aligned with ``runs``).
 
         One OpenMP thread: on a shared 2-core machine, HGB's spinning threads
-        slow down by an order of magnitude when another process holds a core.
+        slow down by an order of magnitude when another process holds a core. The
+        absolute-error trees are repaired as they grow so that they keep their
+        monotonic constraints (:func:`~optimizer.surrogate.monotone.monotone_line_search`).
         """
-        with threadpool_limits(limits=1, user_api="openmp"):
+        with threadpool_limits(limits=1, user_api="openmp"), monotone_line_search():
             return self._fit_design_threads(X, prior, runs)
 
     def _fit_design_threads(

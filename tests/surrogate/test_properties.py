@@ -83,6 +83,22 @@ def test_tpot_does_not_fall_with_concurrency(fitted, config, factor):
     },
     factor=16.0,
 )
+@example(  # found by hypothesis: absolute-error trees' median leaves broke the constraints
+    config={
+        "model": "meta-llama/Llama-3.1-70B",
+        "gpu": "h100_sxm",
+        "engine": "vllm",
+        "quantization": "bf16",
+        "kv_cache_dtype": None,
+        "tp": 8,
+        "dp": 1,
+        "ep": 1,
+        "concurrency": 1,
+        "isl": 16,
+        "osl": 16,
+    },
+    factor=5.0,
+)
 def test_tpot_and_ttft_do_not_fall_with_input_length(fitted, config, factor):
     base = config["isl"]
     values = sorted({base, int(base * factor) + 1})
@@ -140,3 +156,11 @@ def test_faster_hardware_never_predicts_slower(fitted, config, bandwidth, flops)
         fitted.set_params(gpus=original)
     for target in ("ttft_ms", "tpot_ms"):
         assert after[target].iloc[0] <= before[target].iloc[0] * (1 + RTOL)
+
+
+@pytest.mark.slow
+def test_fitted_trees_keep_their_monotonic_constraints(fitted):
+    from optimizer.surrogate.monotone import monotone_violations
+
+    for estimator in fitted.estimators_.values():
+        assert monotone_violations(estimator) == 0

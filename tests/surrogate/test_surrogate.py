@@ -71,6 +71,7 @@ def test_predict_never_reads_targets(fitted, small_runs):
         ("model", "nobody/no-such-model", "cannot model"),
         ("engine", "llama.cpp", "unknown value"),
         ("tp", 0, "whole number"),
+        ("tp", 3, "does not divide"),
         ("mode", "disagg", "not modelled"),
         ("pp", 2, "pipeline"),
     ],
@@ -97,6 +98,28 @@ def test_fit_rejects_missing_or_bad_targets(small_runs):
     bad.loc[bad.index[4], "ttft_ms"] = -1.0
     with pytest.raises(InvalidInputError, match=f"row {int(bad.index[4])}: ttft_ms"):
         Surrogate().fit(bad)
+
+
+def test_fit_leaves_out_layouts_no_engine_can_serve(small_runs):
+    rows = dedupe_runs(small_runs.head(300))
+    impossible = rows.iloc[:4].assign(tp=3)  # 3 divides none of these models' heads
+    model = Surrogate(max_iter=10, cv_folds=2).fit(pd.concat([rows, impossible]))
+    assert model.n_train_rows_ == len(rows)
+    assert sum(model.excluded_layouts_.values()) == 4
+    assert all("tp 3 does not divide" in reason for reason in model.excluded_layouts_)
+
+
+def test_reference_runs_left_out_for_their_layout():
+    from optimizer.profiles import load_reference_profiles
+    from optimizer.surrogate import evaluation_runs, impossible_layouts
+
+    runs = load_reference_profiles()
+    kept, left_out = evaluation_runs(runs[runs["mode"] == "agg"])
+    assert (impossible_layouts(kept) == "").all()
+    # wide expert-parallel deployments recorded without their attention-DP size
+    assert len(left_out) == 68
+    assert left_out.str.contains("DeepSeek-R1's 128 attention heads").sum() == 53
+    assert left_out.str.contains("tp 64 does not divide Qwen/Qwen3.5-397B-A17B").sum() == 15
 
 
 def test_dedupe_drops_exact_repeats_only(small_runs):
