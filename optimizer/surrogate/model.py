@@ -48,8 +48,8 @@ the family's out-of-fold residuals, what the trees miss on its unseen sweeps.
 Rows of a model architecture or a GPU that the training runs did not hold lean on the
 operator prior (:mod:`optimizer.surrogate.shift`): the log prediction is blended with
 the prior's by a weight fitted inside :meth:`Surrogate.fit` on predictions for held-out
-architectures (or GPUs), one weight per dense/MoE kind, and those rows get the wider
-band calibrated on the same held-out residuals.
+architectures and held-out GPUs together (one weight per target), and those rows get the
+wider band calibrated on the same held-out residuals.
 """
 
 from __future__ import annotations
@@ -301,8 +301,6 @@ class Surrogate(BaseEstimator):
         gpus = runs["gpu"].astype(str).to_numpy()
         shift_groups = {"model": architectures, "gpu": gpus}
         self.shift_: dict[str, dict[str, ShiftCorrection]] = {kind: {} for kind in shift_groups}
-        strata = self._strata(runs["model"])
-        by_stratum = [(name, strata == name) for name in np.unique(strata)]
         log_base = np.log(baseline_ms(prior))
         for target in TARGETS:
             log_y = np.log(runs[target].to_numpy(float))
@@ -322,16 +320,27 @@ class Surrogate(BaseEstimator):
                     )
                 self.oof_residuals_[target] = residuals
                 self.bands_[target] = fit_log_band(residuals, self.coverage)
+            # models and GPUs held out in turn, pooled: one weight on the prior for a row
+            # outside the training domain, whichever way it is outside it (fitted per kind
+            # or per dense/MoE model, the weights moved with the few groups each had)
+            held_out: list[tuple[np.ndarray, np.ndarray]] = []
             for kind, labels in shift_groups.items():
                 n_groups = len(np.unique(labels))
                 if self.cv_folds >= 2 and n_groups >= 2:
                     k = min(self.cv_folds, n_groups)
                     oof = self._out_of_fold(X, prior, log_y, target, labels, k, inliers)
-                    for stratum, rows in (("*", np.ones(len(oof), bool)), *by_stratum):
-                        if stratum == "*" or len(np.unique(labels[rows])) >= 2:
-                            self.shift_[kind][f"{target}/{stratum}"] = fit_shift_correction(
-                                oof[rows], log_prior[rows], log_y[rows], labels[rows], self.coverage
-                            )
+                    held_out.append((oof, np.char.add(f"{kind}:", labels.astype(str))))
+            if held_out:
+                repeat = len(held_out)
+                correction = fit_shift_correction(
+                    np.concatenate([oof for oof, _ in held_out]),
+                    np.tile(log_prior, repeat),
+                    np.tile(log_y, repeat),
+                    np.concatenate([labels for _, labels in held_out]),
+                    self.coverage,
+                )
+                for kind in shift_groups:
+                    self.shift_[kind][f"{target}/*"] = correction
             columns = list(MONOTONE_BY_TARGET[target])
             self.estimators_[target] = self._regressor(target).fit(
                 X[columns][inliers], (log_y - log_base)[inliers]
@@ -388,16 +397,6 @@ class Surrogate(BaseEstimator):
         keys = {m: architecture_key(self._model_spec(str(m))) for m in model_ids.unique()}
         return model_ids.map(keys).to_numpy(dtype=object).astype(str)
 
-    def _strata(self, model_ids: pd.Series) -> np.ndarray:
-        """``moe`` or ``dense`` for every row's model: the prior times mixture-of-experts
-        layers (routing, expert parallelism, grouped GEMMs) less surely than dense ones,
-        so each kind gets its own weight on the prior when the model is new."""
-        kinds = {
-            m: "moe" if self._model_spec(str(m)).num_experts > 0 else "dense"
-            for m in model_ids.unique()
-        }
-        return model_ids.map(kinds).to_numpy(dtype=object).astype(str)
-
     def _model_spec(self, model_id: str) -> ModelSpec:
         if self.models and model_id in self.models:
             return self.models[model_id]
@@ -448,7 +447,6 @@ class Surrogate(BaseEstimator):
             "model": ~np.isin(architectures, trained)[model_codes],
             "gpu": ~np.isin(gpus, getattr(self, "train_gpus_", gpus)),
         }
-        strata = self._strata(pd.Series(model_ids))[model_codes]
         families = family_keys(rows)
         out = pd.DataFrame(index=X.index)
         # the two targets' ensembles run side by side, one OpenMP thread each (see
@@ -468,17 +466,14 @@ class Surrogate(BaseEstimator):
             bands: list[LogBand | None] = [self.bands_.get(target)]
             choice = np.zeros(len(learned), dtype=np.int64)  # index into ``bands``
             for kind, unseen_rows in unseen.items():
-                for stratum in np.unique(strata[unseen_rows]):
-                    by_key = shifts.get(kind, {})
-                    shift = by_key.get(f"{target}/{stratum}", by_key.get(f"{target}/*"))
-                    mask = unseen_rows & (strata == stratum)
-                    if shift is None:
-                        continue
-                    weight[mask] = np.maximum(weight[mask], shift.weight)
-                    width = np.array([np.inf if b is None else b.width for b in bands])
-                    wider = mask & (shift.band.width > width[choice])
-                    bands.append(shift.band)
-                    choice[wider] = len(bands) - 1
+                shift = shifts.get(kind, {}).get(f"{target}/*")
+                if shift is None or not unseen_rows.any():
+                    continue
+                weight[unseen_rows] = np.maximum(weight[unseen_rows], shift.weight)
+                width = np.array([np.inf if b is None else b.width for b in bands])
+                wider = unseen_rows & (shift.band.width > width[choice])
+                bands.append(shift.band)
+                choice[wider] = len(bands) - 1
             pred = blend(np.log(learned), log_prior, weight)
             lo, hi = np.full(len(pred), np.nan), np.full(len(pred), np.nan)
             for i, band in enumerate(bands):
