@@ -248,8 +248,8 @@ def resolve_rows(
         problem = _layout_problem(models[model_id], int(tp))
         if problem:
             heads = models[model_id].num_attention_heads
-            allowed = [d for d in range(1, heads + 1) if heads % d == 0]
-            raise _row_error(frame.index[members[0]], "tp", problem, allowed)
+            divisors = [d for d in range(1, heads + 1) if heads % d == 0]
+            raise _row_error(frame.index[members[0]], "tp", problem, divisors)
     return Resolved(frame, models, gpus)
 
 
