@@ -61,6 +61,7 @@ def train(
     metrics: dict[str, float | int] = {
         "fit_seconds": round(time.perf_counter() - started, 3),
         "training_rows": int(model.n_train_rows_),
+        "excluded_layout_rows": sum(model.excluded_layouts_.values()),
     }
     if evaluate:
         (unseen,) = evaluate_splits(runs, Surrogate(random_state=0), splits=("unseen",))
@@ -73,6 +74,7 @@ def train(
                     "version": stored.version,
                     "training_data_hash": stored.training_data_hash,
                     "metrics": metrics,
+                    "excluded_layouts": model.excluded_layouts_,
                     "features": stored.features,
                     "library_versions": stored.library_versions,
                 },
@@ -82,6 +84,8 @@ def train(
         return
     typer.echo(f"stored surrogate {stored.version}")
     typer.echo(f"  trained on {metrics['training_rows']} runs in {metrics['fit_seconds']} s")
+    for reason, count in model.excluded_layouts_.items():
+        typer.echo(f"  left out {count} run(s) whose layout cannot be served: {reason}")
     typer.echo(f"  training-data hash {stored.training_data_hash}")
     for key, value in metrics.items():
         if key.startswith("unseen_"):

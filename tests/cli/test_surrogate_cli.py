@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -40,6 +41,24 @@ def test_train_stores_a_version_that_list_shows(stored_db):
     listed = runner.invoke(app, ["surrogate", "list", "--url", stored_db])
     assert listed.exit_code == 0
     assert payload["version"] in listed.output
+
+
+def test_train_says_which_runs_it_left_out_for_their_layout(tmp_path):
+    runs = load_reference_profiles()
+    subset = runs[
+        (runs["mode"] == "agg") & (runs["model"] == "Qwen/Qwen3-32B") & (runs["gpu"] == "h100_sxm")
+    ]
+    impossible = subset.head(2).assign(tp=3, source_id=["bad-1", "bad-2"])  # 64 heads
+    path = tmp_path / "with_bad_layouts.csv"
+    write_native(pd.concat([subset, impossible]), path)
+    url = f"sqlite:///{tmp_path / 'bad.sqlite3'}"
+    assert runner.invoke(app, ["profiles", "import", str(path), "--url", url]).exit_code == 0
+    result = runner.invoke(app, ["surrogate", "train", "--url", url, "--no-evaluate", "--json"])
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["metrics"]["excluded_layout_rows"] == 2
+    (reason,) = payload["excluded_layouts"]
+    assert "tp 3 does not divide Qwen/Qwen3-32B's 64 attention heads" in reason
 
 
 def test_evaluate_prior_split_on_stored_runs(stored_db):
