@@ -18,6 +18,14 @@ prediction in concurrency, lengths and hardware figures within the family.
 
 Measured on the unseen-configuration split of the reference runs
 (``benchmarks/surrogate_accuracy.py``), the offsets cut TPOT MAPE by about 2 points.
+
+One engine build is not another: the reference runs hold some families measured with
+two or three engine versions (DeepSeek-R1 on B200 with TensorRT-LLM 1.1.0rc2 and
+1.2.0rc6; gpt-oss-120b on H100 with vLLM 0.11.2 and 0.18.0), and what the family
+offset leaves differs by version by up to +-0.2 in log TPOT. A second level,
+:func:`fit_version_offsets`, fits the same shrunk median per family *and* engine version
+on what the family offset leaves, for rows that record their version; a row without
+one (or with a version nobody measured) gets the family offset alone.
 """
 
 from __future__ import annotations
@@ -28,7 +36,14 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-__all__ = ["FAMILY_COLUMNS", "LocalOffsets", "family_keys", "fit_local_offsets"]
+__all__ = [
+    "FAMILY_COLUMNS",
+    "LocalOffsets",
+    "family_keys",
+    "fit_local_offsets",
+    "fit_version_offsets",
+    "version_keys",
+]
 
 FAMILY_COLUMNS: tuple[str, ...] = ("model", "gpu", "engine", "quantization", "kv_cache_dtype")
 """The knobs a family shares."""
@@ -48,6 +63,27 @@ def family_keys(frame: pd.DataFrame) -> np.ndarray:
     return np.array(["|".join(row) for row in zip(*parts, strict=True)], dtype=object)
 
 
+def version_keys(frame: pd.DataFrame, families: np.ndarray | None = None) -> np.ndarray:
+    """Family key and engine version of every row (``None`` where the row records no
+    ``engine_version``).
+
+    Args:
+        frame: rows in the native schema.
+        families: the rows' :func:`family_keys`, when already computed.
+    """
+    families = family_keys(frame) if families is None else families
+    if "engine_version" not in frame.columns:
+        return np.full(len(frame), None, dtype=object)
+    versions = frame["engine_version"].astype(object)
+    present = versions.notna().to_numpy() & (versions.astype(str).str.strip() != "").to_numpy()
+    keys = np.full(len(frame), None, dtype=object)
+    keys[present] = [
+        f"{family}|{version}"
+        for family, version in zip(families[present], versions[present].astype(str), strict=True)
+    ]
+    return keys
+
+
 @dataclass(frozen=True)
 class LocalOffsets:
     """Log-space offset of every family with measured rows.
@@ -65,6 +101,7 @@ class LocalOffsets:
     def offset(self, keys: ArrayLike) -> np.ndarray:
         """Each key's family offset (0 for families without measured rows)."""
         labels = np.asarray(keys, dtype=object)
+        labels = np.where(pd.isna(labels), "", labels)  # no key: no offset
         distinct, inverse = np.unique(labels, return_inverse=True)
         table = np.array([self.offsets.get(k, 0.0) for k in distinct], dtype=np.float64)
         return table[inverse.reshape(-1)]
@@ -117,3 +154,45 @@ def fit_local_offsets(
             mine = own == sweep
             rest[rows[mine]] -= _shrunk_median(family[~mine], shrink)
     return LocalOffsets(offsets, counts, float(shrink)), rest
+
+
+def fit_version_offsets(
+    residuals: ArrayLike,
+    rest: ArrayLike,
+    keys: ArrayLike,
+    sweeps: ArrayLike,
+    shrink: float = DEFAULT_SHRINK,
+) -> tuple[LocalOffsets, np.ndarray]:
+    """Offsets per family and engine version, on what the family offsets leave.
+
+    Args:
+        residuals: held-out log residuals less their family's offset (fitted on all of
+            the family's rows), one per row.
+        rest: the calibration residuals :func:`fit_local_offsets` returned (each row's
+            family offset fitted without its sweep).
+        keys: :func:`version_keys` of every row; rows whose key is ``None`` take no part.
+        sweeps: sweep label of every row.
+        shrink: pseudo-count of the shrinkage.
+
+    Returns:
+        The offsets, and ``rest`` less each versioned row's offset fitted without its
+        sweep.
+
+    Example:
+        >>> offsets, rest = fit_version_offsets(
+        ...     [0.2, 0.2, -0.2, -0.2, 0.5], [0.2, 0.2, -0.2, -0.2, 0.5],
+        ...     ["f|1", "f|1", "f|2", "f|2", None], [0, 1, 2, 3, 4], shrink=0.0)
+        >>> [round(float(x), 6) for x in offsets.offset(["f|1", "f|2", None, "f|3"])]
+        [0.2, -0.2, 0.0, 0.0]
+        >>> [round(float(r), 6) for r in rest]
+        [0.0, 0.0, 0.0, 0.0, 0.5]
+    """
+    r = np.asarray(residuals, dtype=np.float64)
+    out = np.asarray(rest, dtype=np.float64).copy()
+    labels = np.asarray(keys, dtype=object)
+    versioned = ~pd.isna(labels)
+    offsets, left = fit_local_offsets(
+        r[versioned], labels[versioned], np.asarray(sweeps)[versioned], shrink
+    )
+    out[versioned] -= r[versioned] - left  # each row's offset without its own sweep
+    return offsets, out

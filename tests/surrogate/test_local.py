@@ -6,7 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from optimizer.surrogate.local import family_keys, fit_local_offsets
+from optimizer.surrogate.local import (
+    family_keys,
+    fit_local_offsets,
+    fit_version_offsets,
+    version_keys,
+)
 
 
 def test_offset_is_the_median_shrunk_by_the_pseudo_count():
@@ -47,3 +52,37 @@ def test_family_keys_read_a_missing_kv_dtype_as_bf16():
     keys = family_keys(frame)
     assert keys[0] == keys[1] == "m|g|vllm|fp8|bf16"
     assert family_keys(frame.drop(columns="kv_cache_dtype"))[0] == keys[0]
+
+
+def _family_frame(versions: list[object]) -> pd.DataFrame:
+    n = len(versions)
+    return pd.DataFrame(
+        {
+            "model": ["m"] * n,
+            "gpu": ["g"] * n,
+            "engine": ["trtllm"] * n,
+            "quantization": ["fp8"] * n,
+            "kv_cache_dtype": ["fp8"] * n,
+            "engine_version": versions,
+        }
+    )
+
+
+def test_version_keys_are_none_where_the_row_records_no_version():
+    keys = version_keys(_family_frame(["1.2.0", None, "", float("nan")]))
+    assert keys.tolist() == ["m|g|trtllm|fp8|fp8|1.2.0", None, None, None]
+    assert version_keys(_family_frame(["1.2.0"]).drop(columns="engine_version")).tolist() == [None]
+
+
+def test_version_offsets_are_shrunk_medians_of_what_the_family_offset_leaves():
+    # two versions of one family, 0.4 apart in log; the family offset took their middle
+    residuals = np.array([0.2, 0.2, 0.2, -0.2, -0.2, -0.2, 0.9])
+    keys = ["f|1"] * 3 + ["f|2"] * 3 + [None]
+    offsets, rest = fit_version_offsets(residuals, residuals, keys, [0, 1, 2, 3, 4, 5, 6], 3.0)
+    assert offsets.offset(["f|1", "f|2"]).tolist() == pytest.approx([0.1, -0.1])
+    assert offsets.offset([None, "f|9"]).tolist() == [0.0, 0.0]
+    # each row's own sweep is left out of the offset that calibrates it: two others
+    # at 0.2 with pseudo-count 3 give 0.2 * 2 / 5; the unversioned row keeps its residual
+    assert rest[0] == pytest.approx(0.2 - 0.2 * 2 / 5)
+    assert rest[3] == pytest.approx(-0.2 + 0.2 * 2 / 5)
+    assert rest[6] == pytest.approx(0.9)

@@ -182,6 +182,26 @@ def test_measured_families_get_their_offset(fitted, small_runs):
         np.testing.assert_allclose(ratio, np.exp(offset), rtol=1e-9)
 
 
+def test_rows_recording_a_measured_engine_version_get_its_tpot_offset(fitted, small_runs):
+    import copy
+
+    from optimizer.surrogate.local import family_keys, version_keys
+
+    rows = small_runs.drop(columns=["ttft_ms", "tpot_ms"])
+    rows = rows[rows["engine_version"].notna()].head(30)
+    versions = version_keys(rows, family_keys(rows))
+    offsets = fitted.version_local_["tpot_ms"].offset(versions)
+    assert "ttft_ms" not in fitted.version_local_  # TTFT's measured worse with them
+    assert (offsets != 0).any()
+    without = copy.deepcopy(fitted)
+    without.version_local_ = {}
+    ratio = fitted.predict(rows)["tpot_ms"] / without.predict(rows)["tpot_ms"]
+    np.testing.assert_allclose(ratio, np.exp(offsets), rtol=1e-9)
+    # a row that does not say which version it runs gets the family offset alone
+    unversioned = rows.assign(engine_version=None)
+    pd.testing.assert_frame_equal(fitted.predict(unversioned), without.predict(unversioned))
+
+
 def test_outlying_runs_are_left_out_of_the_final_trees(fitted, small_runs):
     residuals = np.r_[np.random.default_rng(1).normal(0.0, 0.1, 200), [3.0, -3.0]]
     inliers = Surrogate(outlier_mads=3.0)._inliers(residuals)
