@@ -31,6 +31,9 @@ def test_metrics_by_hand():
     m = metrics(measured, pred)
     assert m["ttft_mape"] == pytest.approx((0.1 + 0.25) / 2)
     assert m["tpot_median_ape"] == pytest.approx(0.25)
+    # signed: +10 % and -25 % (TTFT), 0 % and +50 % (TPOT)
+    assert m["ttft_median_pe"] == pytest.approx((0.1 - 0.25) / 2)
+    assert m["tpot_median_pe"] == pytest.approx(0.25)
     assert m["ttft_coverage"] == 0.5 and m["tpot_coverage"] == 0.5
 
 
