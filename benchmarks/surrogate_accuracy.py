@@ -1,9 +1,9 @@
 """Accuracy and speed of the learned surrogate on the bundled reference runs.
 
-Prints MAPE, median APE and 90 %-interval coverage of TTFT and TPOT for the
-unseen-configuration, leave-one-model-out and leave-one-GPU-out splits, the prior alone,
-and the aiconfigurator comparison rows (model held out), then the time to fit on all
-aggregated runs and to predict 10,000 rows.
+Prints MAPE, median APE, median signed error (negative: predicted too low) and 90 %-interval
+coverage of TTFT and TPOT for the unseen-configuration, leave-one-model-out and
+leave-one-GPU-out splits, the prior alone, and the aiconfigurator comparison rows (model
+held out), then the time to fit on all aggregated runs and to predict 10,000 rows.
 
 Usage:
     python benchmarks/surrogate_accuracy.py [--splits unseen,lomo,logo,prior,aiconfigurator]
