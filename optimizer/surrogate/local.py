@@ -22,7 +22,8 @@ Measured on the unseen-configuration split of the reference runs
 One engine build is not another: the reference runs hold some families measured with
 two or three engine versions (DeepSeek-R1 on B200 with TensorRT-LLM 1.1.0rc2 and
 1.2.0rc6; gpt-oss-120b on H100 with vLLM 0.11.2 and 0.18.0), and what the family
-offset leaves differs by version by up to +-0.2 in log TPOT. A second level,
+offset leaves differs by version mostly by 0.1-0.4 in log TPOT (by 1.7 for the vLLM 0.11.2
+runs of gpt-oss-120b on H100, whose TPOT falls 2-3x from 64 to 512 clients). A second level,
 :func:`fit_version_offsets`, fits the same shrunk median per family *and* engine version
 on what the family offset leaves, for rows that record their version; a row without
 one (or with a version nobody measured) gets the family offset alone.

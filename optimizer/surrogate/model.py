@@ -173,6 +173,11 @@ def prior_scales(log_ratio: np.ndarray, engines: np.ndarray) -> dict[str, float]
     return scales
 
 
+def scale_of(scales: Mapping[str, float], engines: np.ndarray) -> np.ndarray:
+    """Each row's log factor from :func:`prior_scales` (``"*"`` for an engine it lacks)."""
+    return pd.Series(engines).map(scales).fillna(scales["*"]).to_numpy(np.float64)
+
+
 def sweep_groups(runs: pd.DataFrame) -> np.ndarray:
     """Integer group of every row: one per configuration (:data:`SWEEP_KEYS`)."""
     keys = runs[list(SWEEP_KEYS)].astype(str)
@@ -392,7 +397,7 @@ class Surrogate(BaseEstimator):
                         for label in np.unique(labels):
                             own = labels == label
                             scales = prior_scales((log_y - log_prior)[~own], engines[~own])
-                            scaled[own] += [scales.get(e, scales["*"]) for e in engines[own]]
+                            scaled[own] += scale_of(scales, engines[own])
                     labelled = np.char.add(f"{kind}:", labels.astype(str))
                     held_out.append((oof, scaled, labelled))
             if held_out:
@@ -445,9 +450,7 @@ class Surrogate(BaseEstimator):
     def _prior_scale(self, target: str, engines: np.ndarray) -> np.ndarray | float:
         """Log factor on the target's prior before the blend (0 when it is not rescaled)."""
         scales = getattr(self, "prior_scale_", {}).get(target)
-        if not scales:
-            return 0.0
-        return np.array([scales.get(e, scales["*"]) for e in engines], dtype=np.float64)
+        return scale_of(scales, engines) if scales else 0.0
 
     def _inliers(self, residuals: np.ndarray) -> np.ndarray:
         """True for rows whose held-out residual lies within ``outlier_mads`` scaled
