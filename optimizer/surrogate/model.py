@@ -109,6 +109,7 @@ __all__ = [
     "baseline_ms",
     "dedupe_runs",
     "prior_scales",
+    "scale_of",
     "sweep_groups",
 ]
 
