@@ -399,8 +399,13 @@ class GridFamily:
         """
         if frame.empty:
             raise ValueError("no measurements to build a grid family from")
-        codes, uniques = pd.MultiIndex.from_frame(frame[list(key_columns)]).factorize()
-        keys = list(uniques)
+        # ids in order of first appearance, as factorize gives them; through groupby, as a
+        # MultiIndex's factorize builds a tuple per row first (11 % of a cold prior's time)
+        key_frame = frame[list(key_columns)]
+        codes = key_frame.groupby(list(key_columns), sort=False, dropna=False).ngroup()
+        codes = codes.to_numpy(dtype=np.int64)
+        _, first = np.unique(codes, return_index=True)
+        keys = list(key_frame.iloc[first].itertuples(index=False, name=None))
         n_sizes = len(size_columns)
         order = list(range(n_sizes)) if fill_order is None else list(fill_order)
         flags = [True] * n_sizes if monotone is None else list(monotone)
