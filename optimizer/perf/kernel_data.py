@@ -390,17 +390,19 @@ def _load(gpu: str, operator: str, engine: str, root: Path) -> KernelTable:
         raise NotFoundError("kernel table", f"{gpu}/{operator}/{engine}", known)
     parts: list[pd.DataFrame] = []
     sources: list[TableSource] = []
-    seen: set[tuple] = set()
+    seen = np.empty(0, dtype=np.uint64)  # hashes of the slices a newer version measured
     for version in versions:
         path = root / gpu / kind.family / engine / version / kind.filename
         tidy = kind.tidy(pd.read_parquet(path))
         tidy["version"] = version
-        slices = pd.MultiIndex.from_frame(tidy[list(kind.slice_columns)])
-        new = ~slices.isin(list(seen)) if seen else np.ones(len(tidy), dtype=bool)
+        # one 64-bit hash per row's slice (a MultiIndex builds a tuple per row)
+        slices = pd.util.hash_pandas_object(tidy[list(kind.slice_columns)], index=False)
+        hashes = slices.to_numpy(dtype=np.uint64)
+        new = ~np.isin(hashes, seen)
         tidy = tidy[new]
         if tidy.empty:
             continue
-        seen.update(pd.MultiIndex.from_frame(tidy[list(kind.slice_columns)]).unique())
+        seen = np.union1d(seen, hashes[new])
         parts.append(tidy)
         kernels = tuple(sorted(tidy["kernel_source"].unique()))
         sources.append(TableSource(path, engine, version, len(tidy), kernels))
