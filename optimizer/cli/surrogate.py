@@ -112,7 +112,8 @@ def evaluate_command(
     url: UrlOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
-    """Print MAPE, median APE and 90 % interval coverage of TTFT and TPOT on held-out splits."""
+    """Print MAPE, median APE, median signed error and 90 % interval coverage of TTFT and
+    TPOT on held-out splits."""
     from optimizer.surrogate import evaluate, format_table
 
     splits = _check_splits(split or list(SPLITS))
