@@ -244,12 +244,12 @@ def resolve_rows(
         except EpoptError as exc:
             label = frame.index[(frame["model"] == model_id).to_numpy()][0]
             raise _row_error(label, "model", f"cannot model {model_id!r}: {exc}") from exc
-    for (model_id, tp), members in frame.groupby(["model", "tp"], sort=False).indices.items():
-        problem = _layout_problem(models[model_id], int(tp))
-        if problem:
-            heads = models[model_id].num_attention_heads
-            divisors = [d for d in range(1, heads + 1) if heads % d == 0]
-            raise _row_error(frame.index[members[0]], "tp", problem, divisors)
+    reasons = impossible_layouts(frame, models).to_numpy()
+    if (reasons != "").any():
+        first = int(np.flatnonzero(reasons != "")[0])
+        heads = models[frame["model"].iloc[first]].num_attention_heads
+        divisors = [d for d in range(1, heads + 1) if heads % d == 0]
+        raise _row_error(frame.index[first], "tp", reasons[first], divisors)
     return Resolved(frame, models, gpus)
 
 
