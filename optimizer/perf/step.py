@@ -346,18 +346,15 @@ def step_plan(
     if model.num_moe_layers:
         assert model.moe_intermediate_size is not None
         moe_tp = np.maximum(np.floor(tp_ * dp_ / ep_), 1.0)
+        routed_tokens = np.maximum(tokens * dp_, 1.0)
+        shape_args = (
+            hidden,
+            float(model.moe_intermediate_size),
+            float(model.experts_per_token),
+            float(model.num_experts),
+        )
         for q in formats:
-            moe_args = (
-                np.maximum(tokens * dp_, 1.0),
-                hidden,
-                float(model.moe_intermediate_size),
-                float(model.experts_per_token),
-                float(model.num_experts),
-                q,
-                moe_tp,
-                ep_,
-            )
-            queries.append(OperatorQuery("moe", moe_args))
+            queries.append(OperatorQuery("moe", (routed_tokens, *shape_args, q, moe_tp, ep_)))
 
     # --- communication ---------------------------------------------------------------
     message = m * hidden * ACTIVATION_WIRE_BYTES
