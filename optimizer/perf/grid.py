@@ -30,7 +30,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
-from scipy.interpolate import RegularGridInterpolator
+
+from optimizer.perf.multilinear import Multilinear
 
 __all__ = ["SPIKE_THRESHOLD", "GridFamily", "MonotoneGrid", "despike", "make_monotone"]
 
@@ -235,11 +236,9 @@ class MonotoneGrid:
         live = [i for i, a in enumerate(self.axes) if len(a) > 1]
         self._live = tuple(live)
         self._interpolator = (
-            RegularGridInterpolator(
+            Multilinear(
                 [self._log_axes[i] for i in live],
                 self.log_values.reshape([len(self.axes[i]) for i in live]),
-                method="linear",
-                bounds_error=True,
             )
             if live
             else None
@@ -338,8 +337,7 @@ class MonotoneGrid:
         if self._interpolator is None:
             base = np.full(extra.shape, float(self.log_values.reshape(-1)[0]))
         else:
-            points = np.stack([clipped[i] for i in self._live], axis=-1)
-            base = self._interpolator(points)
+            base = self._interpolator([clipped[i] for i in self._live])
         return np.exp(base + extra).reshape(shape)
 
 
