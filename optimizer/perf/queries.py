@@ -99,16 +99,21 @@ def _column(
         array = np.asarray(value)
         if array.dtype.kind in "US":  # strings join as objects, as the library wants them
             array = array.astype(object)
-        flat = np.broadcast_to(array, shape).reshape(-1)
+        flat = array.reshape(-1) if array.shape == shape else np.broadcast_to(array, shape).ravel()
         parts.append(flat if mask is None else flat[mask])
     return np.concatenate(parts)
+
+
+_MAX_RADIX = 2**62
+"""Largest number of code combinations :func:`distinct_rows` folds into one int64."""
 
 
 def distinct_rows(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
     """The distinct rows of equal-length columns, by hashing (no sort).
 
-    Columns are factorised one by one, their codes folded into one code per row: O(rows)
-    where ``np.unique(axis=0)`` sorts the rows as raw bytes.
+    Columns are factorised one by one, their codes folded into one integer per row
+    (renumbered only when the combinations could overflow it), and those integers
+    factorised once: O(rows) where ``np.unique(axis=0)`` sorts the rows as raw bytes.
 
     Args:
         columns: at least one 1-D array, all of one length.
@@ -124,9 +129,15 @@ def distinct_rows(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray
     """
     n = len(columns[0])
     combined = np.zeros(n, dtype=np.int64)
+    radix = 1  # combined < radix
     for column in columns:
-        codes, uniques = pd.factorize(column)
-        combined, _ = pd.factorize(combined * len(uniques) + codes)
+        codes, uniques = pd.factorize(column, use_na_sentinel=False)
+        if radix * len(uniques) > _MAX_RADIX:  # renumber before the codes could overflow
+            combined, distinct = pd.factorize(combined)
+            radix = len(distinct)
+        combined = combined * len(uniques) + codes
+        radix *= len(uniques)
+    combined, _ = pd.factorize(combined)
     # any row of a code stands for all of them: they are equal
     representative = np.empty(int(combined.max(initial=-1)) + 1, dtype=np.int64)
     representative[combined] = np.arange(n)

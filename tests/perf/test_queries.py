@@ -90,3 +90,15 @@ def test_distinct_rows_match_numpy_unique():
     assert len(rows) == len(expected)
     np.testing.assert_array_equal(stacked[rows][inverse], stacked)  # each row maps to itself
     assert inverse[rows].tolist() == list(range(len(rows)))
+
+
+def test_distinct_rows_of_many_wide_columns_and_nan():
+    # six columns of ~3,000 values each: 7e20 combinations, renumbered on the way
+    rng = np.random.default_rng(1)
+    columns = [rng.integers(0, 10**6, 3000) * 1.0 for _ in range(6)]
+    columns[0][:2] = np.nan  # NaN is a value like any other
+    columns = [np.concatenate([c, c[:100]]) for c in columns]  # 100 repeated rows
+    rows, inverse = distinct_rows(columns)
+    stacked = np.stack(columns, axis=1)
+    assert len(rows) == len(np.unique(np.nan_to_num(stacked, nan=-1.0), axis=0)) == 3000
+    np.testing.assert_array_equal(stacked[rows][inverse], stacked)
