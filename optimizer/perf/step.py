@@ -166,6 +166,14 @@ def kernel_formats(model: ModelSpec, quantization: str) -> tuple[str, ...]:
     return _FP8_FAMILY if block_scaled else (q,)
 
 
+def _stacked(values: Sequence[ArrayLike], shape: tuple[int, ...]) -> np.ndarray:
+    """The values broadcast to ``shape`` and stacked on a new leading axis (one copy)."""
+    out = np.empty((len(values), *shape))
+    for i, value in enumerate(values):
+        out[i] = value
+    return out
+
+
 def _attention_shapes(model: ModelSpec, tp: np.ndarray) -> dict[str, np.ndarray]:
     """Per-GPU heads and head sizes of the prefill (multi-head) and decode forms."""
     heads = np.maximum(model.num_attention_heads / tp, 1.0)
@@ -306,7 +314,7 @@ def step_plan(
             shapes_nk.append((layers, hidden, np.maximum(inter / tp_, 1.0)))  # down
     gemm_shape = np.broadcast_shapes(m.shape, tp_.shape)
     stacked_mnk = tuple(
-        np.stack([np.broadcast_to(x, gemm_shape) for x in column])
+        _stacked(column, gemm_shape)
         for column in zip(*((m, n, k) for _, n, k in shapes_nk), strict=True)
     )
     for q in formats:
