@@ -153,10 +153,9 @@ def test_unseen_gpu_leans_on_the_prior_and_widens_the_band(fitted, small_runs):
         assert fitted.shift_["model"][f"{target}/*"] is fit  # one weight, both shifts
         # TTFT's prior is rescaled by its engine's median measured / prior first
         scales = fitted.prior_scale_.get(target, {})
-        scale = rows["engine"].map(lambda e: scales.get(e, scales.get("*", 0.0))).to_numpy()
+        scale = rows["engine"].map(scales).fillna(scales.get("*", 0.0)).to_numpy(float)
         expected = np.exp(
-            (1 - fit.weight) * np.log(seen[target])
-            + fit.weight * (np.log(prior[target]) + scale)
+            (1 - fit.weight) * np.log(seen[target]) + fit.weight * (np.log(prior[target]) + scale)
         )
         np.testing.assert_allclose(out[target], expected, rtol=1e-9)
         width = np.log(out[f"{target}_hi"] / out[f"{target}_lo"])
