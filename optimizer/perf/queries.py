@@ -174,13 +174,16 @@ def time_queries(library: KernelLibrary, queries: Sequence[OperatorQuery]) -> li
         for q, shape in zip(queries, shapes, strict=True)
     ]
     answers: list[np.ndarray] = [np.empty(0)] * len(queries)
-    by_operator: dict[str, list[int]] = {}
+    arity: dict[str, int] = {}
+    # one call per operator and string arguments (a weight format, a KV dtype): the
+    # library then parses one string, not an object array of one per point
+    by_call: dict[tuple[str, tuple[str | None, ...]], list[int]] = {}
     for i, query in enumerate(queries):
-        by_operator.setdefault(query.operator, []).append(i)
-    for operator, members in by_operator.items():
-        arity = {len(queries[i].args) for i in members}
-        if len(arity) != 1:
-            raise ValueError(f"{operator} queries pass different numbers of arguments")
+        if arity.setdefault(query.operator, len(query.args)) != len(query.args):
+            raise ValueError(f"{query.operator} queries pass different numbers of arguments")
+        strings = tuple(a if isinstance(a, str) else None for a in query.args)
+        by_call.setdefault((query.operator, strings), []).append(i)
+    for (operator, _), members in by_call.items():
         sizes = [
             int(np.prod(shape)) if mask is None else int(np.count_nonzero(mask))
             for shape, mask in ((shapes[i], masks[i]) for i in members)
@@ -191,7 +194,7 @@ def time_queries(library: KernelLibrary, queries: Sequence[OperatorQuery]) -> li
                 [shapes[i] for i in members],
                 [masks[i] for i in members],
             )
-            for j in range(arity.pop())
+            for j in range(arity[operator])
         ]
         if operator in REPEATING_OPERATORS:
             distinct, inverse = _distinct_points(columns, sum(sizes))
