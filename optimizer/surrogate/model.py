@@ -50,12 +50,14 @@ Rows of a model architecture or a GPU that the training runs did not hold lean o
 operator prior (:mod:`optimizer.surrogate.shift`): the log prediction is blended with
 the prior's by a weight fitted inside :meth:`Surrogate.fit` on predictions for held-out
 architectures and held-out GPUs together (one weight per target), and those rows get the
-wider band calibrated on the same held-out residuals. TTFT's prior is first rescaled by
-its engine's median ``measured / prior`` on the training runs (``prior_scale_``): the
-prior times the prefill of a request that finds the engine idle, and a closed-loop
-benchmark's TTFT is 3x (vLLM) to 12x (SGLang) that, mostly waiting behind other
-requests. Blended unscaled, the prior only dragged new models' TTFT down: 81 % of them
-came out under-predicted, by 1.6x at the median (see :func:`prior_scales`).
+wider band calibrated on the same held-out residuals. TTFT's prior is first calibrated
+on the training runs (``prior_calibration_``,
+:mod:`optimizer.surrogate.prior_calibration`): the prior times the prefill of a request
+next to the running decodes, and a closed-loop benchmark's TTFT is 3x (vLLM) to 12x
+(SGLang) that, mostly waiting behind other requests' prefills and decode steps, which a
+per-engine non-negative mix of the prior's prefill, burst and decode-step times
+captures. Blended uncalibrated, the prior only dragged new models' TTFT down: 81 % of
+them came out under-predicted, by 1.6x at the median.
 """
 
 from __future__ import annotations
@@ -99,6 +101,11 @@ from optimizer.surrogate.local import (
     version_keys,
 )
 from optimizer.surrogate.monotone import monotone_line_search
+from optimizer.surrogate.prior_calibration import (
+    TERMS_BY_TARGET,
+    PriorCalibration,
+    fit_prior_calibration,
+)
 from optimizer.surrogate.shift import ShiftCorrection, blend, fit_shift_correction
 
 __all__ = [
@@ -108,8 +115,6 @@ __all__ = [
     "Surrogate",
     "baseline_ms",
     "dedupe_runs",
-    "prior_scales",
-    "scale_of",
     "sweep_groups",
 ]
 
@@ -159,26 +164,6 @@ def baseline_ms(prior: pd.DataFrame) -> np.ndarray:
     return (prior["weight_read_ms"] + prior["decode_overhead_ms"]).to_numpy(np.float64)
 
 
-def prior_scales(log_ratio: np.ndarray, engines: np.ndarray) -> dict[str, float]:
-    """Median log ``measured / prior`` per engine, and over all rows under ``"*"`` (for
-    an engine without training rows): what rescales a prior whose level is off by a
-    factor the engine's scheduler sets before it is blended with the learned prediction.
-
-    Example:
-        >>> prior_scales(np.log([2.0, 2.0, 8.0]), np.array(["vllm", "vllm", "sglang"]))
-        {'*': 0.693147, 'sglang': 2.079442, 'vllm': 0.693147}
-    """
-    scales = {"*": round(float(np.median(log_ratio)), 6)}
-    for engine, rows in pd.Series(log_ratio).groupby(np.asarray(engines)).indices.items():
-        scales[str(engine)] = round(float(np.median(log_ratio[rows])), 6)
-    return scales
-
-
-def scale_of(scales: Mapping[str, float], engines: np.ndarray) -> np.ndarray:
-    """Each row's log factor from :func:`prior_scales` (``"*"`` for an engine it lacks)."""
-    return pd.Series(engines).map(scales).fillna(scales["*"]).to_numpy(np.float64)
-
-
 def sweep_groups(runs: pd.DataFrame) -> np.ndarray:
     """Integer group of every row: one per configuration (:data:`SWEEP_KEYS`)."""
     keys = runs[list(SWEEP_KEYS)].astype(str)
@@ -207,10 +192,10 @@ class Surrogate(BaseEstimator):
             on the unseen-configuration split it cut TPOT MAPE from 13.3 to 12.3 %
             and, replayed on the same folds, raised TTFT's from 25.6 to 26.6 %: TTFT's
             are not).
-        rescale_prior: targets whose prior is rescaled by its engine's median
-            ``measured / prior`` before the blend for new models and GPUs
-            (:func:`prior_scales`; TTFT's prior is 3-12x low, TPOT's within a few
-            percent, and rescaled it measured worse on the aiconfigurator rows).
+        calibrate_prior: targets whose prior is calibrated on the training runs before
+            the blend for new models and GPUs (:mod:`optimizer.surrogate.prior_calibration`:
+            TTFT's prior is 3-12x below a closed-loop benchmark's; TPOT's is within a few
+            percent, and rescaled per engine it measured worse on the aiconfigurator rows).
         outlier_mads: for a target fitted with squared error (sensitive to outliers),
             rows whose out-of-fold residual lies further than this many scaled median
             absolute deviations from the median are left out of the final trees and of
@@ -240,7 +225,7 @@ class Surrogate(BaseEstimator):
         cv_folds: int = 5,
         local_shrink: float | None = DEFAULT_SHRINK,
         version_targets: tuple[str, ...] = ("tpot_ms",),
-        rescale_prior: tuple[str, ...] = ("ttft_ms",),
+        calibrate_prior: tuple[str, ...] = ("ttft_ms",),
         outlier_mads: float | None = 3.0,
         ttft_loss: str = "absolute_error",
         tpot_loss: str = "squared_error",
@@ -257,7 +242,7 @@ class Surrogate(BaseEstimator):
         self.cv_folds = cv_folds
         self.local_shrink = local_shrink
         self.version_targets = version_targets
-        self.rescale_prior = rescale_prior
+        self.calibrate_prior = calibrate_prior
         self.outlier_mads = outlier_mads
         self.ttft_loss = ttft_loss
         self.tpot_loss = tpot_loss
@@ -342,7 +327,7 @@ class Surrogate(BaseEstimator):
         self.bands_: dict[str, LogBand] = {}
         self.oof_residuals_: dict[str, np.ndarray] = {}
         self.prior_floor_: dict[str, float] = {}
-        self.prior_scale_: dict[str, dict[str, float]] = {}
+        self.prior_calibration_: dict[str, PriorCalibration] = {}
         self.local_: dict[str, LocalOffsets] = {}
         self.version_local_: dict[str, LocalOffsets] = {}
         self.trimmed_: dict[str, int] = {}
@@ -360,8 +345,10 @@ class Surrogate(BaseEstimator):
             self.prior_floor_[target] = float(
                 np.exp(np.quantile(log_y - log_prior, PRIOR_FLOOR_QUANTILE))
             )
-            if target in self.rescale_prior:
-                self.prior_scale_[target] = prior_scales(log_y - log_prior, engines)
+            if target in self.calibrate_prior:
+                self.prior_calibration_[target] = fit_prior_calibration(
+                    prior, runs[target], engines, TERMS_BY_TARGET[target]
+                )
             inliers = np.ones(len(log_y), dtype=bool)
             if folds >= 2:
                 oof = self._out_of_fold(X, prior, log_y, target, groups, folds)
@@ -392,13 +379,18 @@ class Surrogate(BaseEstimator):
                 if self.cv_folds >= 2 and n_groups >= 2:
                     k = min(self.cv_folds, n_groups)
                     oof = self._out_of_fold(X, prior, log_y, target, labels, k, inliers)
-                    # each group's prior rescaled as the other groups' runs say
+                    # each group's prior calibrated on the other groups' runs
                     scaled = log_prior.copy()
-                    if target in self.rescale_prior:
+                    if target in self.calibrate_prior:
                         for label in np.unique(labels):
                             own = labels == label
-                            scales = prior_scales((log_y - log_prior)[~own], engines[~own])
-                            scaled[own] += scale_of(scales, engines[own])
+                            calibration = fit_prior_calibration(
+                                prior[~own],
+                                runs[target].to_numpy(float)[~own],
+                                engines[~own],
+                                TERMS_BY_TARGET[target],
+                            )
+                            scaled[own] = np.log(calibration.predict(prior[own], engines[own]))
                     labelled = np.char.add(f"{kind}:", labels.astype(str))
                     held_out.append((oof, scaled, labelled))
             if held_out:
@@ -448,10 +440,12 @@ class Surrogate(BaseEstimator):
             oof[test] = est.predict(X[columns].iloc[test])
         return np.log(self._floored(np.exp(oof) * baseline_ms(prior), prior, target))
 
-    def _prior_scale(self, target: str, engines: np.ndarray) -> np.ndarray | float:
-        """Log factor on the target's prior before the blend (0 when it is not rescaled)."""
-        scales = getattr(self, "prior_scale_", {}).get(target)
-        return scale_of(scales, engines) if scales else 0.0
+    def _blend_prior(self, target: str, prior: pd.DataFrame, engines: np.ndarray) -> np.ndarray:
+        """The prior blended in for new models and GPUs (ms): calibrated where fitted."""
+        calibration = getattr(self, "prior_calibration_", {}).get(target)
+        if calibration is None:
+            return prior[target].to_numpy(np.float64)
+        return calibration.predict(prior, engines)
 
     def _inliers(self, residuals: np.ndarray) -> np.ndarray:
         """True for rows whose held-out residual lies within ``outlier_mads`` scaled
@@ -543,8 +537,7 @@ class Surrogate(BaseEstimator):
             version_local = getattr(self, "version_local_", {}).get(target)
             if version_local is not None:
                 learned = learned * np.exp(version_local.offset(versions))
-            log_prior = np.log(prior[target].to_numpy(np.float64))
-            log_prior = log_prior + self._prior_scale(target, engines)
+            log_prior = np.log(self._blend_prior(target, prior, engines))
             weight = np.zeros(len(learned))
             bands: list[LogBand | None] = [self.bands_.get(target)]
             choice = np.zeros(len(learned), dtype=np.int64)  # index into ``bands``
@@ -585,6 +578,14 @@ class Surrogate(BaseEstimator):
             for name, p in inspect.signature(type(self).__init__).parameters.items()
             if p.default is not inspect.Parameter.empty
         }
+        state = dict(state)
+        if "prior_scale_" in state:  # stored before the calibration: one log factor per engine
+            state["prior_calibration_"] = {
+                target: PriorCalibration(
+                    (target,), {engine: (float(np.exp(s)),) for engine, s in scales.items()}
+                )
+                for target, scales in state.pop("prior_scale_").items()
+            }
         super().__setstate__({**defaults, **state})
 
     def __sklearn_tags__(self) -> Any:

@@ -12,12 +12,13 @@ whose model architecture or GPU is not in its training set::
 
     log(pred) = (1 - w) * log(learned) + w * log(prior)
 
-where TTFT's prior is first multiplied by its engine's median ``measured / prior`` on
-the training runs. The prior times a prefill on an idle engine, 3-12x below a
-closed-loop benchmark's TTFT; blended unscaled, it biased every new model's TTFT low
-(81 % of the held-out models' runs under-predicted, by 1.6x at the median), which
-lowered their TTFT MAPE from 54 to 41 % -- a percentage error rewards predicting low
--- and made every SLO check on them optimistic.
+where TTFT's prior is first calibrated on the training runs as a per-engine mix of its
+prefill, burst and decode-step times (:mod:`optimizer.surrogate.prior_calibration`).
+The prior times a prefill next to the running decodes, 3-12x below a closed-loop
+benchmark's TTFT; blended uncalibrated, it biased every new model's TTFT low (81 % of
+the held-out models' runs under-predicted, by 1.6x at the median), which lowered their
+TTFT MAPE from 54 to 41 % -- a percentage error rewards predicting low -- and made
+every SLO check on them optimistic.
 
 There is one weight ``w`` per target, chosen at fit time on grouped out-of-fold
 predictions -- each model architecture held out in turn, and each GPU, pooled: exactly

@@ -151,12 +151,18 @@ def test_unseen_gpu_leans_on_the_prior_and_widens_the_band(fitted, small_runs):
     for target in ("ttft_ms", "tpot_ms"):
         fit = fitted.shift_["gpu"][f"{target}/*"]
         assert fitted.shift_["model"][f"{target}/*"] is fit  # one weight, both shifts
-        # TTFT's prior is rescaled by its engine's median measured / prior first
-        scales = fitted.prior_scale_.get(target, {})
-        scale = rows["engine"].map(scales).fillna(scales.get("*", 0.0)).to_numpy(float)
-        expected = np.exp(
-            (1 - fit.weight) * np.log(seen[target]) + fit.weight * (np.log(prior[target]) + scale)
-        )
+        # TTFT's prior is first calibrated: a per-engine mix of the prior's terms
+        partner = prior[target].to_numpy(float)
+        calibration = fitted.prior_calibration_.get(target)
+        if calibration is not None:
+            coefficients = np.array(
+                [
+                    calibration.coefficients.get(e, calibration.coefficients["*"])
+                    for e in rows["engine"]
+                ]
+            )
+            partner = (prior[list(calibration.terms)].to_numpy(float) * coefficients).sum(axis=1)
+        expected = np.exp((1 - fit.weight) * np.log(seen[target]) + fit.weight * np.log(partner))
         np.testing.assert_allclose(out[target], expected, rtol=1e-9)
         width = np.log(out[f"{target}_hi"] / out[f"{target}_lo"])
         assert (width >= np.log(seen[f"{target}_hi"] / seen[f"{target}_lo"]) - 1e-9).all()
@@ -169,6 +175,26 @@ def test_an_artifact_from_before_the_shift_correction_still_predicts(fitted, sma
     old = copy.deepcopy(fitted)
     del old.shift_, old.train_architectures_, old.train_gpus_
     pd.testing.assert_frame_equal(old.predict(rows), fitted.predict(rows))
+
+
+def test_an_artifact_from_before_the_prior_calibration_keeps_its_engine_factors(fitted, small_runs):
+    import copy
+
+    from optimizer.surrogate.artifact import dumps, loads, sha256_hex
+
+    rows = small_runs.drop(columns=["ttft_ms", "tpot_ms"]).head(20)
+    old = copy.deepcopy(fitted)
+    del old.prior_calibration_
+    old.prior_scale_ = {"ttft_ms": {"*": 1.0, "vllm": 2.0}}  # log factors, as stored then
+    data = dumps(old)
+    loaded = loads(data, sha256_hex(data))
+    assert not hasattr(loaded, "prior_scale_")
+    prior = fitted.predict_prior(rows)
+    engines = rows["engine"].to_numpy()
+    partner = loaded._blend_prior("ttft_ms", prior, engines)
+    factor = np.where(engines == "vllm", np.exp(2.0), np.exp(1.0))
+    np.testing.assert_allclose(partner, prior["ttft_ms"] * factor, rtol=1e-12)
+    assert loaded.predict(rows).notna().all().all()
 
 
 def test_measured_families_get_their_offset(fitted, small_runs):
@@ -243,7 +269,12 @@ def test_a_new_models_ttft_is_not_biased_low(small_runs):
     log_ratio = np.log(rows["ttft_ms"] / predicted["ttft_ms"])
     assert abs(float(np.median(log_ratio))) < 0.2
     assert 0.3 < float((log_ratio > 0).mean()) < 0.7
-    scales = model.prior_scale_["ttft_ms"]
-    assert set(scales) == {"*", "sglang", "trtllm", "vllm"}
-    assert all(s > 0.5 for s in scales.values())  # measured TTFT is above the idle prefill
-    assert "tpot_ms" not in model.prior_scale_
+    calibration = model.prior_calibration_["ttft_ms"]
+    assert set(calibration.coefficients) == {"*", "sglang", "trtllm", "vllm"}
+    assert all(min(c) >= 0 for c in calibration.coefficients.values())
+    # measured TTFT is above the prefill next to the running decodes
+    assert (
+        calibration.predict(model.predict_prior(rows), rows["engine"])
+        > model.predict_prior(rows)["ttft_ms"]
+    ).mean() > 0.9
+    assert "tpot_ms" not in model.prior_calibration_
