@@ -171,22 +171,31 @@ class MemoryBreakdown:
 
 def _as_values(values: Any, enum: type[StrEnum], field: str) -> np.ndarray:
     """Validate an enum-valued argument (scalar or array) into a str array."""
-    array = np.asarray(values, dtype=object)
-    text = array.astype(str)
     allowed = {member.value for member in enum}
-    bad = sorted(set(np.unique(text).tolist()) - allowed)
+    if isinstance(values, str):  # one value (enum members are str too): no array scan
+        text = np.asarray(str(values))
+        bad = [] if str(values) in allowed else [str(values)]
+    else:
+        text = np.asarray(values, dtype=object).astype(str)
+        bad = sorted(set(np.unique(text).tolist()) - allowed)
     if bad:
         raise InvalidInputError(field, f"unknown value(s) {bad}", allowed=sorted(allowed))
     return text
 
 
 def _lookup(text: np.ndarray, table: dict[str, float]) -> np.ndarray:
+    if text.ndim == 0:
+        return np.asarray(table[str(text)], dtype=np.float64)
     unique, inverse = np.unique(text, return_inverse=True)
     return np.array([table[u] for u in unique], dtype=np.float64)[inverse].reshape(text.shape)
 
 
 def _kv_sequence_bytes(model: ModelSpec, tokens: np.ndarray, kv_dtype: np.ndarray) -> np.ndarray:
     """``model.kv_bytes_per_sequence`` over broadcast arrays (evaluated once per distinct pair)."""
+    if kv_dtype.ndim == 0:  # one dtype (the usual case): no mask per dtype
+        unique, inverse = np.unique(tokens, return_inverse=True)
+        values = [model.kv_bytes_per_sequence(int(t), str(kv_dtype)) for t in unique]
+        return np.asarray(values, dtype=np.float64)[inverse].reshape(np.shape(tokens))
     tokens, kv_dtype = np.broadcast_arrays(tokens, kv_dtype)
     out = np.empty(tokens.shape, dtype=np.float64)
     for dtype in np.unique(kv_dtype):
@@ -197,10 +206,12 @@ def _kv_sequence_bytes(model: ModelSpec, tokens: np.ndarray, kv_dtype: np.ndarra
     return out
 
 
+_NCCL_GROUPS = np.array(sorted(NCCL_BUFFER_BYTES))
+_NCCL_BYTES = np.array([NCCL_BUFFER_BYTES[k] for k in _NCCL_GROUPS], dtype=np.float64)
+
+
 def _nccl_bytes(group: np.ndarray) -> np.ndarray:
-    keys = np.array(sorted(NCCL_BUFFER_BYTES))
-    table = np.array([NCCL_BUFFER_BYTES[k] for k in keys], dtype=np.float64)
-    return table[np.searchsorted(keys, group, side="right") - 1]
+    return _NCCL_BYTES[np.searchsorted(_NCCL_GROUPS, group, side="right") - 1]
 
 
 def _ints(values: Any, field: str, minimum: int = 1) -> np.ndarray:
@@ -289,7 +300,7 @@ def estimate_memory(
     weights = weights + np.where(
         pp_ == 1, embedding + untied_head, np.maximum(embedding, last_stage_head)
     )
-    eagle = np.isin(method, _DRAFT_HEADS)
+    eagle = (method == _DRAFT_HEADS[0]) | (method == _DRAFT_HEADS[1])
     eagle_params = _drafter_layer_params(model) + np.where(
         method == SpecMethod.EAGLE3.value, 3.0 * model.hidden_size**2, 0.0
     )
