@@ -198,12 +198,11 @@ def closed_loop_plan(
 
     Arguments as for :func:`closed_loop_prior`, less the library.
     """
-    tp_, dp_, ep_ = _f(tp), _f(dp), _f(ep)
-    conc, isl_, osl_ = _f(concurrency), _f(isl), _f(osl)
-    shape = np.broadcast_shapes(tp_.shape, dp_.shape, ep_.shape, conc.shape, isl_.shape, osl_.shape)
-    tp_, dp_, ep_, conc, isl_, osl_ = (
-        np.broadcast_to(a, shape) for a in (tp_, dp_, ep_, conc, isl_, osl_)
+    # (np.broadcast_arrays returns arrays already of the common shape as they are)
+    tp_, dp_, ep_, conc, isl_, osl_ = np.broadcast_arrays(
+        *(_f(a) for a in (tp, dp, ep, concurrency, isl, osl))
     )
+    shape = tp_.shape
     batch = np.maximum(conc / dp_, 1.0)
     kv_len = isl_ + osl_ / 2.0
 
