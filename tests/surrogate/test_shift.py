@@ -67,7 +67,7 @@ def test_band_covers_the_held_out_residuals():
 def test_one_broken_group_does_not_outvote_the_others():
     # two groups where the prior is exact and the learned model 65 % high, and one
     # broken group where the prior is 7x high: the mean of the groups' MAPEs would keep
-    # the learned model (weight 0), their median follows the majority (weight 1)
+    # the learned model (weight 0), their trimmed mean follows the majority (weight 1)
     truth = np.zeros(300)
     groups = np.repeat([0, 1, 2], 100)
     learned = np.where(groups < 2, 0.5, 0.0)
@@ -75,3 +75,21 @@ def test_one_broken_group_does_not_outvote_the_others():
     fit = fit_shift_correction(learned, prior, truth, groups, 0.9)
     assert fit.weight == 1.0
     assert fit.mape == pytest.approx(0.0)
+
+
+def test_the_weight_minimises_the_trimmed_mean_of_the_group_mapes():
+    rng = np.random.default_rng(7)
+    truth = rng.normal(3.0, 1.0, 600)
+    groups = np.repeat(np.arange(6), 100)
+    learned = truth + rng.normal(0.3, 0.2, 600) * (groups + 1) / 3
+    prior = truth + rng.normal(-0.2, 0.4, 600)
+    fit = fit_shift_correction(learned, prior, truth, groups, 0.9)
+
+    def by_hand(weight: float) -> float:
+        ape = np.abs(np.exp((1 - weight) * learned + weight * prior - truth) - 1)
+        per_group = np.sort([ape[groups == g].mean() for g in range(6)])
+        return float(per_group[1:-1].mean())  # best and worst group left out
+
+    scores = {w: by_hand(w) for w in SHIFT_WEIGHTS}
+    assert fit.weight == min(scores, key=scores.get)
+    assert fit.mape == pytest.approx(scores[fit.weight])
