@@ -329,13 +329,23 @@ def prior_frame(resolved: Resolved) -> pd.DataFrame:
             **{k: distinct[members, i] for i, k in enumerate(knobs)},
         )
         by_library.setdefault(kernel_library(gpu, engine), []).append((members, plan))
-    columns: dict[str, np.ndarray] = {}
+    pieces: dict[str, list[np.ndarray]] = {}
+    order: list[np.ndarray] = []  # the distinct rows, in the order of the pieces
     for library, planned in by_library.items():
         priors = evaluate(library, [plan for _, plan in planned])
         for (members, _), prior in zip(planned, priors, strict=True):
+            order.append(members)
             for name, value in prior.columns().items():
-                columns.setdefault(name, np.empty(len(distinct)))[members] = value
-    return pd.DataFrame({k: v[inverse] for k, v in columns.items()}, index=frame.index)
+                pieces.setdefault(name, []).append(value)
+    # each row's position in the concatenated pieces: one gather per column, no scatter
+    # per group and column
+    position = np.empty(len(distinct), dtype=np.intp)
+    position[np.concatenate(order)] = np.arange(len(distinct))
+    rows = position[inverse]
+    return pd.DataFrame(
+        {k: np.concatenate(v, dtype=np.float64)[rows] for k, v in pieces.items()},
+        index=frame.index,
+    )
 
 
 def _log(values: pd.Series | np.ndarray) -> np.ndarray:
