@@ -523,7 +523,9 @@ class KernelLibrary:
         model = self._fitted("moe", MoEModel)
         if model is not None and model.regression_ is not None:
             known = np.broadcast_to(np.isin(q, list(model.regression_.coefficients)), shape)
-            if known.any():
+            if known.all():  # the usual case: no rows to select
+                out[...] = model.predict(*args[:8], distribution=distribution, gated=gated)
+            elif known.any():
                 t, h, i, k, e, qq, tp_, ep_, dist, gate = _take(known, *args)
                 out[known] = model.predict(
                     t, h, i, k, e, qq, tp_, ep_, distribution=dist, gated=gate
