@@ -197,6 +197,23 @@ def test_an_artifact_from_before_the_prior_calibration_keeps_its_engine_factors(
     assert loaded.predict(rows).notna().all().all()
 
 
+def test_a_negative_family_offset_does_not_take_tpot_below_the_steps_flops(fitted, small_runs):
+    # the compute floor (a decode step's FLOPs at the GPU's peak) comes after the family
+    # offsets: a family measured 3x faster than the trees say still cannot beat physics
+    import copy
+
+    from optimizer.surrogate.local import LocalOffsets, family_keys
+
+    rows = small_runs.drop(columns=["ttft_ms", "tpot_ms"]).head(5).assign(concurrency=262_144)
+    fast = copy.deepcopy(fitted)
+    families = {str(k): -1.1 for k in family_keys(rows)}
+    fast.local_["tpot_ms"] = LocalOffsets(families, dict.fromkeys(families, 100), 5.0)
+    compute = fitted.predict_prior(rows)["compute_ms"]
+    predicted = fast.predict(rows)
+    assert (predicted["tpot_ms"] >= compute * (1 - 1e-12)).all()
+    assert (predicted["tpot_ms_hi"] >= predicted["tpot_ms"]).all()
+
+
 def test_measured_families_get_their_offset(fitted, small_runs):
     import copy
 
