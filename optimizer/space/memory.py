@@ -300,7 +300,7 @@ def estimate_memory(
     weights = weights + np.where(
         pp_ == 1, embedding + untied_head, np.maximum(embedding, last_stage_head)
     )
-    eagle = (method == _DRAFT_HEADS[0]) | (method == _DRAFT_HEADS[1])
+    eagle = np.logical_or.reduce([method == head for head in _DRAFT_HEADS])  # no np.isin scan
     eagle_params = _drafter_layer_params(model) + np.where(
         method == SpecMethod.EAGLE3.value, 3.0 * model.hidden_size**2, 0.0
     )
