@@ -34,13 +34,13 @@ group whose runs are broken would outvote all the others. On the reference runs 
 GB200 runs, many with mislabelled parallel degrees, are 250-650 % off under the prior's
 TPOT and alone pinned the new-GPU TPOT weight at 0, while held-out H100 runs wanted it
 near 1 (prior 20 % TPOT MAPE against the learned model's 60 %). Not the median either:
-it rests on one or two groups and jumped between fits (TTFT weights 0.8-1.0 in one
-leave-one-model-out fit, 0.4-1.0 across them). Against the median, on the same held-out
-fits of the reference runs: new models TTFT 52.0 -> 51.8 %, TPOT 22.3 -> 21.9 %; new
-GPUs 50.6 -> 48.6 %, 21.9 -> 21.3 %; the aiconfigurator rows' TPOT 17.3 -> 16.1 %. (The
-mean of each group's median error instead: TPOT 23.2 % on new models, 20.4 % on the
-aiconfigurator rows.) The same
-held-out residuals calibrate the interval band used for such rows (wider than the one
+it rests on one or two groups and jumped between fits (TTFT weights 0.8-1.0 across the
+leave-one-model-out fits, 0.4-1.0 across the leave-one-GPU-out ones). Against the
+median, on the same held-out fits of the reference runs: new models TTFT 52.0 -> 51.8 %,
+TPOT 22.3 -> 21.9 %; new GPUs 50.6 -> 48.6 %, 21.9 -> 21.3 %; the aiconfigurator rows'
+TPOT 17.3 -> 16.1 %. (The mean of each group's median error instead: TPOT 23.2 % on new
+models, 20.4 % on the aiconfigurator rows.) The same held-out residuals calibrate the
+interval band used for such rows (wider than the one
 for known models and GPUs, as it should be). A convex combination of two predictions
 that are each monotone in concurrency, input length and hardware speed is monotone too.
 """
