@@ -190,19 +190,22 @@ def _lookup(text: np.ndarray, table: dict[str, float]) -> np.ndarray:
     return np.array([table[u] for u in unique], dtype=np.float64)[inverse].reshape(text.shape)
 
 
+def _kv_bytes_by_length(model: ModelSpec, tokens: np.ndarray, kv_dtype: str) -> np.ndarray:
+    """``model.kv_bytes_per_sequence`` of one KV dtype, evaluated once per distinct length."""
+    unique, inverse = np.unique(tokens, return_inverse=True)
+    values = [model.kv_bytes_per_sequence(int(t), kv_dtype) for t in unique]
+    return np.asarray(values, dtype=np.float64)[inverse].reshape(np.shape(tokens))
+
+
 def _kv_sequence_bytes(model: ModelSpec, tokens: np.ndarray, kv_dtype: np.ndarray) -> np.ndarray:
     """``model.kv_bytes_per_sequence`` over broadcast arrays (evaluated once per distinct pair)."""
     if kv_dtype.ndim == 0:  # one dtype (the usual case): no mask per dtype
-        unique, inverse = np.unique(tokens, return_inverse=True)
-        values = [model.kv_bytes_per_sequence(int(t), str(kv_dtype)) for t in unique]
-        return np.asarray(values, dtype=np.float64)[inverse].reshape(np.shape(tokens))
+        return _kv_bytes_by_length(model, tokens, str(kv_dtype))
     tokens, kv_dtype = np.broadcast_arrays(tokens, kv_dtype)
     out = np.empty(tokens.shape, dtype=np.float64)
     for dtype in np.unique(kv_dtype):
         where = kv_dtype == dtype
-        unique, inverse = np.unique(tokens[where], return_inverse=True)
-        values = [model.kv_bytes_per_sequence(int(t), str(dtype)) for t in unique]
-        out[where] = np.asarray(values, dtype=np.float64)[inverse]
+        out[where] = _kv_bytes_by_length(model, tokens[where], str(dtype))
     return out
 
 
