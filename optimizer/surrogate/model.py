@@ -347,14 +347,15 @@ class Surrogate(BaseEstimator):
         self.shift_: dict[str, dict[str, ShiftCorrection]] = {kind: {} for kind in shift_groups}
         log_base = np.log(baseline_ms(prior))
         for target in TARGETS:
-            log_y = np.log(runs[target].to_numpy(float))
+            measured = runs[target].to_numpy(float)
+            log_y = np.log(measured)
             log_prior = np.log(prior[target].to_numpy(float))
             self.prior_floor_[target] = float(
                 np.exp(np.quantile(log_y - log_prior, PRIOR_FLOOR_QUANTILE))
             )
             if target in self.calibrate_prior:
                 self.prior_calibration_[target] = fit_prior_calibration(
-                    prior, runs[target], engines, TERMS_BY_TARGET[target]
+                    prior, measured, engines, TERMS_BY_TARGET[target]
                 )
             inliers = np.ones(len(log_y), dtype=bool)
             if folds >= 2:
@@ -393,7 +394,7 @@ class Surrogate(BaseEstimator):
                             own = labels == label
                             calibration = fit_prior_calibration(
                                 prior[~own],
-                                runs[target].to_numpy(float)[~own],
+                                measured[~own],
                                 engines[~own],
                                 TERMS_BY_TARGET[target],
                             )
