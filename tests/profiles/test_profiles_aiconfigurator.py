@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -15,6 +16,7 @@ from optimizer.profiles.importers.aiconfigurator import (
     bundled_silicon_csv,
     map_row,
     parse_data_source,
+    squared_layout,
 )
 
 
@@ -124,8 +126,12 @@ def test_unknown_precision_names_column_and_allowed(raw):
     assert "fp8, fp4, int4, bf16" in info.value.reason
 
 
+def _squared(runs: pd.DataFrame) -> np.ndarray:
+    return np.array([e.get("layout_from") == "squared_layout" for e in runs["extra"]])
+
+
 def test_agg_rows_use_the_single_pool(runs, raw):
-    agg = (raw["mode"] == "agg").to_numpy()
+    agg = (raw["mode"] == "agg").to_numpy() & ~_squared(runs)
     assert (runs.loc[agg, "tp"] == raw.loc[agg, "tp_size"].astype(float)).all()
     zero_or_blank = raw["attention_dp_size"].astype(float).fillna(0).eq(0).to_numpy()
     assert (runs.loc[agg & zero_or_blank, "dp"] == 1).all()
@@ -133,8 +139,59 @@ def test_agg_rows_use_the_single_pool(runs, raw):
         runs.loc[agg & ~zero_or_blank, "dp"]
         == raw.loc[agg & ~zero_or_blank, "attention_dp_size"].astype(float)
     ).all()
+    assert (
+        runs.loc[agg, "ep"] == raw.loc[agg, "moe_ep_size"].astype(float).fillna(1).replace(0, 1)
+    ).all()
     assert all("batch_size" in e for e in runs.loc[agg, "extra"])
     assert (runs.loc[agg, "ep"] >= 1).all() and (runs.loc[agg, "pp"] == 1).all()
+
+
+def test_agg_rows_run_on_the_gpus_their_id_names(runs, raw):
+    named = raw["id"].str.extract(r"_tp(\d+)(?:_0)?_(?:dp(\d+)(?:_0)?_)?ep(?:\d+|none)(?:_0)?_")
+    has = named[0].notna().to_numpy() & (raw["mode"] == "agg").to_numpy()
+    assert has.sum() == 3001
+    id_gpus = named.loc[has, 0].astype(int) * named.loc[has, 1].astype(float).fillna(1).astype(int)
+    assert (runs.loc[has, "tp"] * runs.loc[has, "dp"] == id_gpus).all()
+    file_gpus = raw.loc[has, "tp_size"].astype(float) * raw.loc[has, "attention_dp_size"].astype(
+        float
+    ).fillna(1).replace(0, 1)
+    assert ((file_gpus != id_gpus) == _squared(runs)[has]).all()
+    assert _squared(runs)[has].sum() == 234
+
+
+def test_squared_layouts_keep_the_files_values(runs, raw):
+    squared = _squared(runs)
+    assert squared.sum() == 385
+    assert (raw.loc[squared, "mode"] == "agg").all()
+    pairs = zip(runs[squared].iterrows(), raw[squared].iterrows(), strict=True)
+    for (_, row), (_, source) in pairs:
+        extra = row["extra"]
+        assert extra["tp_size"] == int(float(source["tp_size"]))
+        assert extra["moe_ep_size"] == int(float(source["moe_ep_size"]))
+        file_gpus = extra["tp_size"] * max(extra.get("attention_dp_size", 1), 1)
+        assert (row["tp"] * row["dp"]) ** 2 == file_gpus
+        assert row["ep"] == row["tp"] * row["dp"]
+
+
+@pytest.mark.parametrize(
+    ("tp", "dp", "moe_tp", "moe_ep", "id_gpus", "expected"),
+    [
+        (64, 1, 8, 8, None, (8, 1, 8)),
+        (64, 1, 8, 8, 8, (8, 1, 8)),
+        (64, 1, 8, 8, 64, None),  # the id says 64 GPUs: as written
+        (1, 64, 8, 8, None, (1, 8, 8)),
+        (4, 4, 1, 16, None, (4, 1, 4)),
+        (4, 1, 2, 2, 2, (2, 1, 2)),
+        (4, 1, 2, 2, 4, None),  # ..._tp4_epnone_...: MoE TP 2 x EP 2 on 4 GPUs
+        (4, 1, 2, 2, None, None),  # no id layout: N = 2 is taken as written
+        (8, 1, 1, 8, None, None),
+        (16, 1, 1, 16, None, None),
+        (8, 1, 2, 4, None, None),
+        (72, 1, 72, 1, None, None),
+    ],
+)
+def test_squared_layout(tp, dp, moe_tp, moe_ep, id_gpus, expected):
+    assert squared_layout(tp, dp, moe_tp, moe_ep, id_gpus) == expected
 
 
 def test_disagg_rows_use_the_decode_pool_and_keep_both_pools(runs, raw):

@@ -116,10 +116,11 @@ def test_reference_runs_left_out_for_their_layout():
     runs = load_reference_profiles()
     kept, left_out = evaluation_runs(runs[runs["mode"] == "agg"])
     assert (impossible_layouts(kept) == "").all()
-    # wide expert-parallel deployments recorded without their attention-DP size
-    assert len(left_out) == 68
+    # GB200 DeepSeek-R1 deployments recorded with tp 12 to 72 and no attention-DP size
+    # (the H200 Qwen3.5-397B runs recorded as tp 64 are tp 8 runs: the importer maps
+    # their squared layout, see optimizer.profiles.importers.aiconfigurator)
+    assert len(left_out) == 53
     assert left_out.str.contains("DeepSeek-R1's 128 attention heads").sum() == 53
-    assert left_out.str.contains("tp 64 does not divide Qwen/Qwen3.5-397B-A17B").sum() == 15
 
 
 def test_dedupe_drops_exact_repeats_only(small_runs):

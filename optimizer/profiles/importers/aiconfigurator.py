@@ -15,6 +15,25 @@ row is kept; mapping to the native schema:
   decode sets TPOT and holds the KV cache; both pools' ``prefill_*``/``decode_*`` fields go
   to ``extra`` unchanged. A blank or 0 ``pp``/attention-DP/expert-parallel size means
   "not used" and becomes 1 (a 0 is also kept in ``extra`` under its source column).
+- **Squared layouts** (``agg``). Some rows record ``N^2`` GPUs for a run on ``N``:
+  either ``moe_tp_size = moe_ep_size = N`` with ``tp_size x attention_dp_size = N^2``
+  (e.g. ``tp_size`` 64, ``moe_tp_size`` 8, ``moe_ep_size`` 8), or ``tp_size =
+  attention_dp_size = N`` with ``moe_tp_size`` 1 and ``moe_ep_size = N^2``. 3,001 ``agg``
+  ids name their layout (``..._tp<N>[_0]_ep<E>[_0]_...``, ``_epnone_``); on 234 of them
+  the columns' GPU count is not the id's, those 234 are all of this pattern with the id's
+  ``N``, and 4 rows of the pattern whose id names ``N^2`` GPUs are right as written. Of
+  the 234, 68 repeat exactly the TTFT and TPOT of a row written at ``N`` GPUs (same model,
+  GPU, engine, format, lengths and concurrency) and half are within 0.2 % of one
+  (MiniMax-M2.5 on H100: 10.09 ms TPOT at 4 clients written as 16 GPUs, 10.12 ms written
+  as the 4 its id names). 192 rows of the pattern have ``_cfg<K>`` ids that name no
+  layout; the 151 of them with ``N >= 4`` (16 or more GPUs in one tensor- or
+  data-parallel group) are taken as squared too, the 41 with ``N = 2`` as written (4 GPUs
+  with MoE tensor and expert parallelism of 2 each is a layout the engines serve).
+  Squared rows are mapped to ``N``-way expert parallelism on ``N`` GPUs, attention over
+  ``tp = N`` (``dp = N`` where the file put ``N^2`` in ``attention_dp_size`` with
+  ``tp_size`` 1), with ``extra["layout_from"] = "squared_layout"`` and the file's
+  ``tp_size``, ``attention_dp_size`` and ``moe_ep_size`` kept in ``extra``
+  (:func:`squared_layout`; 385 rows). ``disagg`` pools are mapped as written.
 - **Concurrency** is the number of closed-loop clients one deployment (``tp x dp``
   GPUs) served: ``silicon_concurrency=`` inside ``silicon_data_source`` (5,202 rows; it
   equals the ``_c<N>_`` in the row id). ``batch_size`` is aiconfigurator's *per-worker*
@@ -55,6 +74,7 @@ Row numbers in errors count data rows after the header (row 1 = the first run).
 from __future__ import annotations
 
 import csv
+import math
 import os
 import re
 from datetime import UTC, datetime
@@ -78,6 +98,7 @@ __all__ = [
     "bundled_silicon_source",
     "map_row",
     "parse_data_source",
+    "squared_layout",
 ]
 
 PRECISION_TO_QUANTIZATION: dict[str, str] = {
@@ -266,6 +287,58 @@ def _deployment_copies(r: _Row, clients: int) -> int:
     return clients // per_copy if clients % per_copy == 0 and clients >= 2 * per_copy else 1
 
 
+_ID_LAYOUT = re.compile(r"_tp(\d+)(?:_0)?_(?:dp(\d+)(?:_0)?_)?ep(?:\d+|none)(?:_0)?_")
+"""The layout a row id names (``_tp4_0_ep4_0_``, ``_tp4_ep4_``, ``_tp4_epnone_``)."""
+
+
+def _id_gpus(row_id: str | None) -> int | None:
+    """GPUs of the layout the row id names (``tp x dp``), or ``None`` where it names none."""
+    match = _ID_LAYOUT.search(row_id or "")
+    if match is None:
+        return None
+    return int(match.group(1)) * int(match.group(2) or 1)
+
+
+def squared_layout(
+    tp: int, dp: int, moe_tp: int, moe_ep: int, id_gpus: int | None = None
+) -> tuple[int, int, int] | None:
+    """The ``(tp, dp, ep)`` of an ``agg`` run the file records on ``N^2`` GPUs instead of
+    its ``N``, or ``None`` where the row is taken as written (see the module doc).
+
+    Args:
+        tp, dp, moe_tp, moe_ep: the file's ``tp_size``, ``attention_dp_size``,
+            ``moe_tp_size`` and ``moe_ep_size`` (blank or 0 as 1).
+        id_gpus: GPUs of the layout the row id names, if it names one: the row is
+            squared only where that is ``N``. Without it, only from ``N = 4`` on: a
+            layout of 4 GPUs with MoE tensor and expert parallelism of 2 each is one the
+            engines serve, while 16 or more in one tensor- or data-parallel group span
+            several 8-GPU servers.
+
+    Example:
+        >>> squared_layout(64, 1, 8, 8), squared_layout(1, 16, 4, 4), squared_layout(4, 4, 1, 16)
+        ((8, 1, 8), (1, 4, 4), (4, 1, 4))
+        >>> squared_layout(4, 1, 2, 2, id_gpus=2), squared_layout(4, 1, 2, 2, id_gpus=4)
+        ((2, 1, 2), None)
+        >>> squared_layout(4, 1, 2, 2) is None, squared_layout(8, 1, 1, 8) is None
+        (True, True)
+    """
+    gpus = tp * dp
+    n = math.isqrt(gpus)
+    if n < 2 or n * n != gpus or (id_gpus is not None and id_gpus != n):
+        return None
+    if id_gpus is None and n < 4:
+        return None
+    if moe_tp == moe_ep == n:
+        if dp == 1:
+            return n, 1, n
+        if tp == 1:
+            return 1, n, n
+        return None
+    if tp == dp == n and moe_tp == 1 and moe_ep == gpus:
+        return n, 1, n
+    return None
+
+
 def map_row(record: dict[str, Any], source: str, row: int) -> dict[str, Any]:
     """Map one source row (``column -> cell text``) to native fields; see the module doc."""
     r = _Row(record, source, row)
@@ -282,6 +355,21 @@ def map_row(record: dict[str, Any], source: str, row: int) -> dict[str, Any]:
         if value == 0 and mode == "agg":
             extra[column] = 0
         sizes[field] = 1 if value in (None, 0) else value
+    if mode == "agg":
+        moe_tp = r.whole("moe_tp_size")
+        layout = squared_layout(
+            sizes["tp"],
+            sizes["dp"],
+            1 if moe_tp in (None, 0) else moe_tp,
+            sizes["ep"],
+            _id_gpus(r.text("id")),
+        )
+        if layout is not None:
+            for column in ("tp_size", "attention_dp_size", "moe_ep_size"):
+                if (recorded := r.whole(column)) is not None:
+                    extra[column] = recorded
+            sizes["tp"], sizes["dp"], sizes["ep"] = layout
+            extra["layout_from"] = "squared_layout"
 
     pairs, bare = parse_data_source(r.text("silicon_data_source") or "")
     measured_at = _measured_at(r, pairs.pop("measured", None))
