@@ -53,15 +53,42 @@ DEFAULT_SHRINK = 5.0
 """Pseudo-count of the shrinkage (rows' worth of evidence for a zero offset)."""
 
 
+def _distinct(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's code and the text of every distinct value (NaN is a value here).
+
+    The text of a value is ``astype(str)`` of its first row, so that a key reads the same
+    whether it was built row by row or per distinct value.
+    """
+    codes, _ = pd.factorize(values, use_na_sentinel=False)
+    _, first = np.unique(codes, return_index=True)
+    return codes, values.iloc[first].astype(str).to_numpy(dtype=object)
+
+
+def _join(parts: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
+    """Row keys ``"a|b|..."`` built once per distinct combination of the parts' codes."""
+    combined = np.zeros(n, dtype=np.int64)
+    for codes, texts in parts:
+        combined = combined * len(texts) + codes
+    distinct, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    keys = np.array(
+        ["|".join(str(texts[codes[i]]) for codes, texts in parts) for i in first], dtype=object
+    )
+    return keys[inverse.reshape(-1)] if distinct.size else np.array([], dtype=object)
+
+
 def family_keys(frame: pd.DataFrame) -> np.ndarray:
-    """One text key per row from :data:`FAMILY_COLUMNS` (a null KV dtype reads ``bf16``)."""
+    """One text key per row from :data:`FAMILY_COLUMNS` (a null KV dtype reads ``bf16``).
+
+    Built once per distinct family and gathered to the rows (joining texts row by row
+    cost ~20 ms on 10,000 rows).
+    """
     parts = []
     for column in FAMILY_COLUMNS:
         values = frame[column] if column in frame.columns else pd.Series(None, index=frame.index)
         if column == "kv_cache_dtype":
             values = values.astype(object).where(values.notna(), "bf16")
-        parts.append(values.astype(str).to_numpy(dtype=object))
-    return np.array(["|".join(row) for row in zip(*parts, strict=True)], dtype=object)
+        parts.append(_distinct(values))
+    return _join(parts, len(frame))
 
 
 def version_keys(frame: pd.DataFrame, families: np.ndarray | None = None) -> np.ndarray:
@@ -78,10 +105,14 @@ def version_keys(frame: pd.DataFrame, families: np.ndarray | None = None) -> np.
     versions = frame["engine_version"].astype(object)
     present = versions.notna().to_numpy() & (versions.astype(str).str.strip() != "").to_numpy()
     keys = np.full(len(frame), None, dtype=object)
-    keys[present] = [
-        f"{family}|{version}"
-        for family, version in zip(families[present], versions[present].astype(str), strict=True)
-    ]
+    if present.any():
+        keys[present] = _join(
+            [
+                _distinct(pd.Series(families[present])),
+                _distinct(versions[present].reset_index(drop=True)),
+            ],
+            int(present.sum()),
+        )
     return keys
 
 
@@ -101,11 +132,10 @@ class LocalOffsets:
 
     def offset(self, keys: ArrayLike) -> np.ndarray:
         """Each key's family offset (0 for families without measured rows)."""
-        labels = np.asarray(keys, dtype=object)
-        labels = np.where(pd.isna(labels), "", labels)  # no key: no offset
-        distinct, inverse = np.unique(labels, return_inverse=True)
-        table = np.array([self.offsets.get(k, 0.0) for k in distinct], dtype=np.float64)
-        return table[inverse.reshape(-1)]
+        labels = np.asarray(keys, dtype=object).reshape(-1)
+        codes, distinct = pd.factorize(labels)  # no key (None, NaN): code -1, no offset
+        table = np.array([self.offsets.get(k, 0.0) for k in distinct] + [0.0], dtype=np.float64)
+        return table[codes]
 
 
 def _shrunk_median(values: np.ndarray, shrink: float) -> float:
