@@ -158,15 +158,22 @@ def aiconfigurator_rows(runs: pd.DataFrame) -> pd.Series:
 def evaluation_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
     """The runs the splits are measured on, and why the others are left out.
 
-    Aggregated runs without exact duplicates (:func:`dedupe_runs`) and without the runs
-    whose recorded layout no engine can serve (:func:`impossible_layouts`), which
-    :meth:`Surrogate.fit` leaves out too and ``predict`` refuses.
+    Aggregated runs without exact duplicates (:func:`dedupe_runs`), without runs that
+    repeat another's measurement under another name of the same architecture (181
+    reference runs labelled DeepSeek-R1 repeat DeepSeek-V3 runs exactly: the two copies of
+    a sweep would fall into different folds of the unseen-configuration split, one
+    training on the other's answer), and without the runs whose recorded layout no
+    engine can serve (:func:`impossible_layouts`), which :meth:`Surrogate.fit` leaves out
+    too and ``predict`` refuses.
 
     Returns:
         The kept runs (index reset) and the reason of each left-out run (its original
         index label -> reason).
     """
     runs = dedupe_runs(runs[runs["mode"] == "agg"] if "mode" in runs else runs)
+    keys = [c for c in (*SWEEP_KEYS, "concurrency", "kv_cache_dtype", *TARGETS) if c in runs]
+    as_architecture = runs[keys].astype(str).assign(model=architecture_groups(runs).to_numpy())
+    runs = runs.loc[~as_architecture.duplicated().to_numpy()]
     reasons = impossible_layouts(runs)
     left_out = (reasons != "").to_numpy()
     return runs.loc[~left_out].reset_index(drop=True), reasons[left_out]

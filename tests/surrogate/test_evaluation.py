@@ -46,6 +46,28 @@ def test_aiconfigurator_rows_and_architecture_groups(agg_runs):
     assert by_model["meta-llama/Llama-3.1-8B-Instruct"] != by_model["meta-llama/Llama-3.1-70B"]
 
 
+def test_evaluation_runs_keep_one_copy_of_a_measurement_under_two_names(agg_runs):
+    from optimizer.surrogate import evaluation_runs
+
+    v3 = agg_runs[agg_runs["model"] == "deepseek-ai/DeepSeek-V3"].head(5)
+    renamed = v3.assign(model="deepseek-ai/DeepSeek-R1")  # same architecture
+    other = agg_runs[agg_runs["model"] == "meta-llama/Llama-3.1-8B-Instruct"].head(5)
+    kept, _ = evaluation_runs(pd.concat([v3, renamed, other]))
+    assert len(kept) == 10
+    assert (kept["model"] == "deepseek-ai/DeepSeek-V3").sum() == 5
+    # a different measurement of the same knobs is a repeat, not a copy: both stay
+    remeasured = renamed.assign(tpot_ms=renamed["tpot_ms"] * 1.01)
+    kept, _ = evaluation_runs(pd.concat([v3, remeasured]))
+    assert len(kept) == 10
+
+
+def test_reference_evaluation_runs(agg_runs):
+    from optimizer.surrogate import evaluation_runs
+
+    kept, left_out = evaluation_runs(agg_runs)
+    assert (len(kept), len(left_out)) == (2978, 53)
+
+
 @pytest.mark.slow
 def test_unseen_configuration_accuracy_smoke(small_runs):
     from optimizer.surrogate import Surrogate
