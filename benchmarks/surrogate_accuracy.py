@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     deduped = dedupe_runs(agg)
     kept, left_out = evaluation_runs(agg)
     print(
-        f"aggregated runs: {len(agg)}, after removing exact duplicates: {len(deduped)}; "
+        f"aggregated runs: {len(agg)}, after removing exact duplicates: {len(deduped)}, "
+        f"and copies under another name of the same architecture: "
+        f"{len(kept) + len(left_out)}; "
         f"left out {len(left_out)} whose recorded layout no engine can serve; "
         f"evaluated: {len(kept)}; aiconfigurator comparison rows: "
         f"{int(aiconfigurator_rows(kept).sum())}"
@@ -66,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
         timing = time_surrogate(agg)
         print(
             f"fit on all {len(kept)} evaluated runs: {timing['fit_s']:.1f} s; "
-            f"predict {int(timing['rows_predicted'])} rows: {timing['predict_s']:.2f} s"
+            f"predict {int(timing['rows_predicted'])} rows: {timing['predict_s']:.2f} s "
+            f"(median of 5 calls; {timing['predict_min_s']:.2f}-{timing['predict_max_s']:.2f} s)"
         )
     return 0
 
