@@ -53,42 +53,15 @@ DEFAULT_SHRINK = 5.0
 """Pseudo-count of the shrinkage (rows' worth of evidence for a zero offset)."""
 
 
-def _distinct(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's code and the text of every distinct value (NaN is a value here).
-
-    The text of a value is ``astype(str)`` of its first row, so that a key reads the same
-    whether it was built row by row or per distinct value.
-    """
-    codes, _ = pd.factorize(values, use_na_sentinel=False)
-    _, first = np.unique(codes, return_index=True)
-    return codes, values.iloc[first].astype(str).to_numpy(dtype=object)
-
-
-def _join(parts: list[tuple[np.ndarray, np.ndarray]], n: int) -> np.ndarray:
-    """Row keys ``"a|b|..."`` built once per distinct combination of the parts' codes."""
-    combined = np.zeros(n, dtype=np.int64)
-    for codes, texts in parts:
-        combined = combined * len(texts) + codes
-    distinct, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
-    keys = np.array(
-        ["|".join(str(texts[codes[i]]) for codes, texts in parts) for i in first], dtype=object
-    )
-    return keys[inverse.reshape(-1)] if distinct.size else np.array([], dtype=object)
-
-
 def family_keys(frame: pd.DataFrame) -> np.ndarray:
-    """One text key per row from :data:`FAMILY_COLUMNS` (a null KV dtype reads ``bf16``).
-
-    Built once per distinct family and gathered to the rows (joining texts row by row
-    cost ~20 ms on 10,000 rows).
-    """
+    """One text key per row from :data:`FAMILY_COLUMNS` (a null KV dtype reads ``bf16``)."""
     parts = []
     for column in FAMILY_COLUMNS:
         values = frame[column] if column in frame.columns else pd.Series(None, index=frame.index)
         if column == "kv_cache_dtype":
             values = values.astype(object).where(values.notna(), "bf16")
-        parts.append(_distinct(values))
-    return _join(parts, len(frame))
+        parts.append(values.astype(str).to_numpy(dtype=object))
+    return np.array(["|".join(row) for row in zip(*parts, strict=True)], dtype=object)
 
 
 def version_keys(frame: pd.DataFrame, families: np.ndarray | None = None) -> np.ndarray:
@@ -105,14 +78,10 @@ def version_keys(frame: pd.DataFrame, families: np.ndarray | None = None) -> np.
     versions = frame["engine_version"].astype(object)
     present = versions.notna().to_numpy() & (versions.astype(str).str.strip() != "").to_numpy()
     keys = np.full(len(frame), None, dtype=object)
-    if present.any():
-        keys[present] = _join(
-            [
-                _distinct(pd.Series(families[present])),
-                _distinct(versions[present].reset_index(drop=True)),
-            ],
-            int(present.sum()),
-        )
+    keys[present] = [
+        f"{family}|{version}"
+        for family, version in zip(families[present], versions[present].astype(str), strict=True)
+    ]
     return keys
 
 
