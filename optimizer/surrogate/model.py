@@ -108,7 +108,13 @@ from optimizer.surrogate.prior_calibration import (
     PriorCalibration,
     fit_prior_calibration,
 )
-from optimizer.surrogate.shift import ShiftCorrection, blend, fit_shift_correction
+from optimizer.surrogate.shift import (
+    CLIP_LEVELS,
+    ShiftCorrection,
+    blend,
+    clip_bounds,
+    fit_shift_correction,
+)
 
 __all__ = [
     "PREDICTION_COLUMNS",
@@ -382,6 +388,10 @@ class Surrogate(BaseEstimator):
             # outside the training domain, whichever way it is outside it (fitted per kind
             # or per dense/MoE model, the weights moved with the few groups each had)
             held_out: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+            # per clip level, every row's clip range from the other groups' runs
+            bounds: dict[float, tuple[list[np.ndarray], list[np.ndarray]]] = {
+                level: ([], []) for level in CLIP_LEVELS
+            }
             for kind, labels in shift_groups.items():
                 n_groups = len(np.unique(labels))
                 if self.cv_folds >= 2 and n_groups >= 2:
@@ -389,9 +399,11 @@ class Surrogate(BaseEstimator):
                     oof = self._out_of_fold(X, prior, log_y, target, labels, k, inliers)
                     # each group's prior calibrated on the other groups' runs
                     scaled = log_prior.copy()
-                    if target in self.calibrate_prior:
-                        for label in np.unique(labels):
-                            own = labels == label
+                    lows = {level: np.empty(len(log_y)) for level in CLIP_LEVELS}
+                    highs = {level: np.empty(len(log_y)) for level in CLIP_LEVELS}
+                    for label in np.unique(labels):
+                        own = labels == label
+                        if target in self.calibrate_prior:
                             calibration = fit_prior_calibration(
                                 prior[~own],
                                 measured[~own],
@@ -399,6 +411,13 @@ class Surrogate(BaseEstimator):
                                 TERMS_BY_TARGET[target],
                             )
                             scaled[own] = np.log(calibration.predict(prior[own], engines[own]))
+                        for level in CLIP_LEVELS:
+                            lows[level][own], highs[level][own] = clip_bounds(
+                                (log_y - log_prior)[~own], level
+                            )
+                    for level in CLIP_LEVELS:
+                        bounds[level][0].append(lows[level])
+                        bounds[level][1].append(highs[level])
                     labelled = np.char.add(f"{kind}:", labels.astype(str))
                     held_out.append((oof, scaled, labelled))
             if held_out:
@@ -409,6 +428,12 @@ class Surrogate(BaseEstimator):
                     np.tile(log_y, repeat),
                     np.concatenate([labels for _, _, labels in held_out]),
                     self.coverage,
+                    log_anchor=np.tile(log_prior, repeat),
+                    held_out_bounds={
+                        level: (np.concatenate(lo), np.concatenate(hi))
+                        for level, (lo, hi) in bounds.items()
+                    },
+                    train_log_ratio=log_y - log_prior,
                 )
                 for kind in shift_groups:
                     self.shift_[kind][f"{target}/*"] = correction
@@ -546,6 +571,8 @@ class Surrogate(BaseEstimator):
             if version_local is not None:
                 learned = learned * np.exp(version_local.offset(versions))
             log_prior = np.log(self._blend_prior(target, prior, engines))
+            log_learned = np.log(learned)
+            log_raw_prior = np.log(prior[target].to_numpy(np.float64))
             weight = np.zeros(len(learned))
             bands: list[LogBand | None] = [self.bands_.get(target)]
             choice = np.zeros(len(learned), dtype=np.int64)  # index into ``bands``
@@ -554,11 +581,15 @@ class Surrogate(BaseEstimator):
                 if shift is None or not unseen_rows.any():
                     continue
                 weight[unseen_rows] = np.maximum(weight[unseen_rows], shift.weight)
+                # (one correction serves both kinds: clipping twice is clipping once)
+                log_learned[unseen_rows] = shift.clipped(
+                    log_learned[unseen_rows], log_raw_prior[unseen_rows]
+                )
                 width = np.array([np.inf if b is None else b.width for b in bands])
                 wider = unseen_rows & (shift.band.width > width[choice])
                 bands.append(shift.band)
                 choice[wider] = len(bands) - 1
-            pred = blend(np.log(learned), log_prior, weight)
+            pred = blend(log_learned, log_prior, weight)
             if target == "tpot_ms":  # no offset or blend may take a step below its FLOPs
                 pred = np.maximum(pred, prior["compute_ms"].to_numpy(np.float64))
             lo, hi = np.full(len(pred), np.nan), np.full(len(pred), np.nan)

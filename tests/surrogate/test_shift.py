@@ -93,3 +93,54 @@ def test_the_weight_minimises_the_trimmed_mean_of_the_group_mapes():
     scores = {w: by_hand(w) for w in SHIFT_WEIGHTS}
     assert fit.weight == min(scores, key=scores.get)
     assert fit.mape == pytest.approx(scores[fit.weight])
+
+
+def test_a_clip_range_is_chosen_where_the_learned_model_runs_off():
+    rng = np.random.default_rng(1)
+    truth = rng.normal(3.0, 1.0, 1000)
+    prior = truth + rng.normal(0.0, 0.3, 1000)
+    learned = truth + rng.normal(0.0, 0.05, 1000)  # better than the prior ...
+    off = rng.random(1000) < 0.05
+    learned[off] += 1.5  # ... but for extrapolation gone wrong on a twentieth of the rows
+    groups = np.arange(1000) % 5
+    ratio = truth - prior
+    bounds = {0.1: (np.full(1000, -0.5), np.full(1000, 0.5))}
+    fit = fit_shift_correction(
+        learned,
+        prior,
+        truth,
+        groups,
+        0.9,
+        log_anchor=prior,
+        held_out_bounds=bounds,
+        train_log_ratio=ratio,
+    )
+    unclipped = fit_shift_correction(learned, prior, truth, groups, 0.9)
+    assert unclipped.clip is None
+    assert fit.weight == unclipped.weight < 1.0  # the weight is chosen before the clip
+    assert fit.clip_level == 0.1
+    assert fit.clip == pytest.approx(tuple(np.quantile(ratio, [0.1, 0.9])))
+    assert fit.mape < unclipped.mape
+    held = fit.clipped(learned, prior)
+    assert np.all(held <= prior + fit.clip[1] + 1e-12)
+    assert np.all(held >= prior + fit.clip[0] - 1e-12)
+
+
+def test_no_clip_when_it_changes_nothing():
+    rng = np.random.default_rng(2)
+    truth = rng.normal(3.0, 1.0, 500)
+    prior = truth + 0.1
+    learned = truth - 0.05
+    bounds = {0.2: (np.full(500, -1.0), np.full(500, 1.0))}  # never binds
+    fit = fit_shift_correction(
+        learned,
+        prior,
+        truth,
+        np.arange(500) % 4,
+        0.9,
+        log_anchor=prior,
+        held_out_bounds=bounds,
+        train_log_ratio=truth - prior,
+    )
+    assert fit.clip_level is None and fit.clip is None
+    np.testing.assert_array_equal(fit.clipped(learned, prior), learned)
