@@ -40,7 +40,7 @@ def _tables(url: str) -> set[str]:
 def test_upgrade_from_empty_creates_every_table_at_head(database_url):
     assert current_revision(database_url) is None
     upgrade(database_url)
-    assert current_revision(database_url) == head_revision() == "0001"
+    assert current_revision(database_url) == head_revision() == "0002"
     assert _tables(database_url) == TABLES | {VERSION_TABLE}
 
 
@@ -138,10 +138,8 @@ def test_open_database_refuses_an_unknown_revision(database_url):
     engine.dispose()
 
 
-def test_open_database_refuses_an_older_revision(database_url, monkeypatch):
-    upgrade(database_url)
-    # only one revision exists yet: pretend this epopt's head is a newer one
-    monkeypatch.setattr("optimizer.storage.database.head_revision", lambda: "0002")
+def test_open_database_refuses_an_older_revision(database_url):
+    upgrade(database_url, "0001")
     with pytest.raises(
         StorageError, match=r"at schema revision '0001', this epopt needs '0002'; run `epopt db"
     ):
@@ -235,3 +233,56 @@ def test_unreachable_server_is_a_storage_error():
 def test_mask_url_hides_the_password():
     masked = mask_url("postgresql+psycopg://epopt:s3cret@127.0.0.1:5432/epopt")
     assert masked == "postgresql+psycopg://epopt:***@127.0.0.1:5432/epopt"
+
+
+def _as_stored_before_0002(runs):
+    """The reference runs as the importer stored them before it mapped squared layouts."""
+    import pandas as pd
+
+    from optimizer.profiles.run_key import compute_run_keys
+
+    old = runs.copy()
+    for position, extra in old["extra"].items():
+        if not extra or extra.get("layout_from") != "squared_layout":
+            continue
+        old.loc[position, "tp"] = extra["tp_size"]
+        old.loc[position, "dp"] = max(extra.get("attention_dp_size", 1), 1)
+        old.loc[position, "ep"] = max(extra["moe_ep_size"], 1)
+        old.at[position, "extra"] = {
+            k: v
+            for k, v in extra.items()
+            if k not in ("tp_size", "moe_ep_size", "layout_from")
+            and not (k == "attention_dp_size" and v != 0)
+        }
+    old["run_key"] = compute_run_keys(old)
+    return pd.DataFrame(old)
+
+
+def test_0002_maps_stored_squared_layouts_and_back(database_url):
+    from optimizer.profiles import load_reference_profiles
+    from optimizer.storage import insert_profile_runs, load_profile_runs
+
+    runs = load_reference_profiles()
+    squared = [bool(e) and e.get("layout_from") == "squared_layout" for e in runs["extra"]]
+    assert sum(squared) == 385
+    upgrade(database_url, "0001")
+    engine = create_engine_for(database_url)
+    try:
+        insert_profile_runs(engine, _as_stored_before_0002(runs))
+        upgrade(engine)
+        stored = load_profile_runs(engine).set_index("source_id")
+        # every run as the importer now maps it: layout and run key; a re-import adds nothing
+        expected = runs.set_index("source_id")
+        for column in ("tp", "dp", "ep", "run_key"):
+            assert (stored.loc[expected.index, column] == expected[column]).all(), column
+        assert insert_profile_runs(engine, runs).added == 0
+        mapped = stored.loc[runs["source_id"][squared]]
+        assert all(e["layout_from"] == "squared_layout" for e in mapped["extra"])
+        downgrade(engine, "0001")
+        before = load_profile_runs(engine).set_index("source_id")
+        old = _as_stored_before_0002(runs).set_index("source_id")
+        for column in ("tp", "dp", "ep", "run_key"):
+            assert (before.loc[old.index, column] == old[column]).all(), column
+        assert not any(e and "layout_from" in e for e in before["extra"])
+    finally:
+        engine.dispose()

@@ -96,6 +96,7 @@ __all__ = [
     "AIConfiguratorImporter",
     "bundled_silicon_csv",
     "bundled_silicon_source",
+    "id_gpus",
     "map_row",
     "parse_data_source",
     "squared_layout",
@@ -291,8 +292,15 @@ _ID_LAYOUT = re.compile(r"_tp(\d+)(?:_0)?_(?:dp(\d+)(?:_0)?_)?ep(?:\d+|none)(?:_
 """The layout a row id names (``_tp4_0_ep4_0_``, ``_tp4_ep4_``, ``_tp4_epnone_``)."""
 
 
-def _id_gpus(row_id: str | None) -> int | None:
-    """GPUs of the layout the row id names (``tp x dp``), or ``None`` where it names none."""
+def id_gpus(row_id: str | None) -> int | None:
+    """GPUs of the layout the row id names (``tp x dp``), or ``None`` where it names none.
+
+    Example:
+        >>> id_gpus("x_agg_1024x1024_c4_tp4_0_ep4_0_234"), id_gpus("x_tp1_dp8_ep8_3")
+        (4, 8)
+        >>> id_gpus("dsr1_b200_sglang_fp4_agg_1024x8192_c4_cfg201") is None
+        True
+    """
     match = _ID_LAYOUT.search(row_id or "")
     if match is None:
         return None
@@ -362,7 +370,7 @@ def map_row(record: dict[str, Any], source: str, row: int) -> dict[str, Any]:
             sizes["dp"],
             1 if moe_tp in (None, 0) else moe_tp,
             sizes["ep"],
-            _id_gpus(r.text("id")),
+            id_gpus(r.text("id")),
         )
         if layout is not None:
             for column in ("tp_size", "attention_dp_size", "moe_ep_size"):
