@@ -201,8 +201,8 @@ def fit_shift_correction(
     candidates: list[tuple[float | None, np.ndarray]] = [(None, learned)]
     if held_out_bounds and log_anchor is not None:
         anchor = np.asarray(log_anchor, dtype=np.float64)
-        for level, (lo, hi) in held_out_bounds.items():
-            candidates.append((level, np.clip(learned, anchor + lo, anchor + hi)))
+        for candidate_level, (lo, hi) in held_out_bounds.items():
+            candidates.append((candidate_level, np.clip(learned, anchor + lo, anchor + hi)))
 
     def grouped_mape(candidate: np.ndarray, weight: float) -> float:
         ape = np.abs(np.expm1((1.0 - weight) * candidate + weight * prior - measured))
