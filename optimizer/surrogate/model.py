@@ -52,7 +52,10 @@ Rows of a model architecture or a GPU that the training runs did not hold lean o
 operator prior (:mod:`optimizer.surrogate.shift`): the log prediction is blended with
 the prior's by a weight fitted inside :meth:`Surrogate.fit` on predictions for held-out
 architectures and held-out GPUs together (one weight per target), and those rows get the
-wider band calibrated on the same held-out residuals. TTFT's prior is first calibrated
+wider band calibrated on the same held-out residuals. Before the blend, the learned
+prediction may be held within a quantile range of measured/prior around the raw prior
+(the level chosen on the same held-out groups; on the reference runs TTFT is clipped,
+TPOT is not). TTFT's prior is first calibrated
 on the training runs (``prior_calibration_``,
 :mod:`optimizer.surrogate.prior_calibration`): the prior times the prefill of a request
 next to the running decodes, and a closed-loop benchmark's TTFT is 3x (vLLM) to 12x
