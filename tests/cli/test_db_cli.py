@@ -33,19 +33,19 @@ def test_upgrade_current_and_info_with_url(tmp_path):
 
     first = runner.invoke(app, ["db", "upgrade", "--url", url])
     assert first.exit_code == 0, first.output
-    assert "upgraded from empty to 0001" in first.output
+    assert "upgraded from empty to 0002" in first.output
     assert (tmp_path / "nested" / "epopt.sqlite3").is_file()
 
     again = runner.invoke(app, ["db", "upgrade", "--url", url])
-    assert "already at revision 0001" in again.output
+    assert "already at revision 0002" in again.output
 
     now = runner.invoke(app, ["db", "current", "--url", url])
-    assert now.output.strip() == "0001 (head)"
+    assert now.output.strip() == "0002 (head)"
 
     info = runner.invoke(app, ["db", "info", "--url", url])
     assert info.exit_code == 0, info.output
     assert "backend: sqlite" in info.output
-    assert "revision: 0001 (head)" in info.output
+    assert "revision: 0002 (head)" in info.output
     assert "rows in profile_runs: 0" in info.output
     assert "rows in jobs: 0" in info.output
 
@@ -81,12 +81,12 @@ def test_console_script_upgrades_the_database_from_the_environment(tmp_path):
         [*_epopt(), "db", "upgrade"], env=env, cwd=tmp_path, capture_output=True, text=True
     )
     assert upgraded.returncode == 0, upgraded.stderr
-    assert "upgraded from empty to 0001" in upgraded.stdout
+    assert "upgraded from empty to 0002" in upgraded.stdout
     assert database.is_file()
     current = subprocess.run(
         [*_epopt(), "db", "current"], env=env, cwd=tmp_path, capture_output=True, text=True
     )
-    assert current.stdout.strip() == "0001 (head)"
+    assert current.stdout.strip() == "0002 (head)"
 
 
 def test_console_script_reports_storage_errors_with_exit_code_3(tmp_path):
