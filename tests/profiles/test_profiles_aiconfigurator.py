@@ -174,7 +174,7 @@ def test_squared_layouts_keep_the_files_values(runs, raw):
 
 
 @pytest.mark.parametrize(
-    ("tp", "dp", "moe_tp", "moe_ep", "id_gpus", "expected"),
+    ("tp", "dp", "moe_tp", "moe_ep", "named_gpus", "expected"),
     [
         (64, 1, 8, 8, None, (8, 1, 8)),
         (64, 1, 8, 8, 8, (8, 1, 8)),
@@ -190,8 +190,8 @@ def test_squared_layouts_keep_the_files_values(runs, raw):
         (72, 1, 72, 1, None, None),
     ],
 )
-def test_squared_layout(tp, dp, moe_tp, moe_ep, id_gpus, expected):
-    assert squared_layout(tp, dp, moe_tp, moe_ep, id_gpus) == expected
+def test_squared_layout(tp, dp, moe_tp, moe_ep, named_gpus, expected):
+    assert squared_layout(tp, dp, moe_tp, moe_ep, named_gpus) == expected
 
 
 def test_disagg_rows_use_the_decode_pool_and_keep_both_pools(runs, raw):

@@ -308,7 +308,7 @@ def id_gpus(row_id: str | None) -> int | None:
 
 
 def squared_layout(
-    tp: int, dp: int, moe_tp: int, moe_ep: int, id_gpus: int | None = None
+    tp: int, dp: int, moe_tp: int, moe_ep: int, named_gpus: int | None = None
 ) -> tuple[int, int, int] | None:
     """The ``(tp, dp, ep)`` of an ``agg`` run the file records on ``N^2`` GPUs instead of
     its ``N``, or ``None`` where the row is taken as written (see the module doc).
@@ -316,25 +316,25 @@ def squared_layout(
     Args:
         tp, dp, moe_tp, moe_ep: the file's ``tp_size``, ``attention_dp_size``,
             ``moe_tp_size`` and ``moe_ep_size`` (blank or 0 as 1).
-        id_gpus: GPUs of the layout the row id names, if it names one: the row is
-            squared only where that is ``N``. Without it, only from ``N = 4`` on: a
-            layout of 4 GPUs with MoE tensor and expert parallelism of 2 each is one the
-            engines serve, while 16 or more in one tensor- or data-parallel group span
-            several 8-GPU servers.
+        named_gpus: GPUs of the layout the row id names (:func:`id_gpus`), if it names
+            one: the row is squared only where that is ``N``. Without it, only from
+            ``N = 4`` on: a layout of 4 GPUs with MoE tensor and expert parallelism of 2
+            each is one the engines serve, while 16 or more in one tensor- or
+            data-parallel group span several 8-GPU servers.
 
     Example:
         >>> squared_layout(64, 1, 8, 8), squared_layout(1, 16, 4, 4), squared_layout(4, 4, 1, 16)
         ((8, 1, 8), (1, 4, 4), (4, 1, 4))
-        >>> squared_layout(4, 1, 2, 2, id_gpus=2), squared_layout(4, 1, 2, 2, id_gpus=4)
+        >>> squared_layout(4, 1, 2, 2, named_gpus=2), squared_layout(4, 1, 2, 2, 4)
         ((2, 1, 2), None)
         >>> squared_layout(4, 1, 2, 2) is None, squared_layout(8, 1, 1, 8) is None
         (True, True)
     """
     gpus = tp * dp
     n = math.isqrt(gpus)
-    if n < 2 or n * n != gpus or (id_gpus is not None and id_gpus != n):
+    if n < 2 or n * n != gpus or (named_gpus is not None and named_gpus != n):
         return None
-    if id_gpus is None and n < 4:
+    if named_gpus is None and n < 4:
         return None
     if moe_tp == moe_ep == n:
         if dp == 1:
