@@ -161,7 +161,7 @@ def test_agg_rows_run_on_the_gpus_their_id_names(runs, raw):
 
 def test_squared_layouts_keep_the_files_values(runs, raw):
     squared = _squared(runs)
-    assert squared.sum() == 385
+    assert squared.sum() == 414
     assert (raw.loc[squared, "mode"] == "agg").all()
     pairs = zip(runs[squared].iterrows(), raw[squared].iterrows(), strict=True)
     for (_, row), (_, source) in pairs:
@@ -181,6 +181,7 @@ def test_squared_layouts_keep_the_files_values(runs, raw):
         (64, 1, 8, 8, 64, None),  # the id says 64 GPUs: as written
         (1, 64, 8, 8, None, (1, 8, 8)),
         (4, 4, 1, 16, None, (4, 1, 4)),
+        (2, 2, 1, 4, None, (2, 1, 2)),  # the DP form is squared at N = 2 too
         (4, 1, 2, 2, 2, (2, 1, 2)),
         (4, 1, 2, 2, 4, None),  # ..._tp4_epnone_...: MoE TP 2 x EP 2 on 4 GPUs
         (4, 1, 2, 2, None, None),  # no id layout: N = 2 is taken as written

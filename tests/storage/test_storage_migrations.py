@@ -264,7 +264,7 @@ def test_0002_maps_stored_squared_layouts_and_back(database_url):
 
     runs = load_reference_profiles()
     squared = [bool(e) and e.get("layout_from") == "squared_layout" for e in runs["extra"]]
-    assert sum(squared) == 385
+    assert sum(squared) == 414
     upgrade(database_url, "0001")
     engine = create_engine_for(database_url)
     try:

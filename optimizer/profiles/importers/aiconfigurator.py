@@ -26,14 +26,16 @@ row is kept; mapping to the native schema:
   GPU, engine, format, lengths and concurrency) and half are within 0.2 % of one
   (MiniMax-M2.5 on H100: 10.09 ms TPOT at 4 clients written as 16 GPUs, 10.12 ms written
   as the 4 its id names). 192 rows of the pattern have ``_cfg<K>`` ids that name no
-  layout; the 151 of them with ``N >= 4`` (16 or more GPUs in one tensor- or
-  data-parallel group) are taken as squared too, the 41 with ``N = 2`` as written (4 GPUs
-  with MoE tensor and expert parallelism of 2 each is a layout the engines serve).
+  layout. 180 of them are taken as squared too: those of the second form (all 40
+  id-named rows of it are squared) and those of the first with ``N >= 4`` (16 or more
+  GPUs in one tensor- or data-parallel group). The 12 of the first form with ``N = 2``
+  stay as written: 4 GPUs with MoE tensor and expert parallelism of 2 each is a layout
+  the engines serve, and 4 of the 26 id-named rows of that form are right as written.
   Squared rows are mapped to ``N``-way expert parallelism on ``N`` GPUs, attention over
   ``tp = N`` (``dp = N`` where the file put ``N^2`` in ``attention_dp_size`` with
   ``tp_size`` 1), with ``extra["layout_from"] = "squared_layout"`` and the file's
   ``tp_size``, ``attention_dp_size`` and ``moe_ep_size`` kept in ``extra``
-  (:func:`squared_layout`; 385 rows). ``disagg`` pools are mapped as written.
+  (:func:`squared_layout`; 414 rows). ``disagg`` pools are mapped as written.
 - **Concurrency** is the number of closed-loop clients one deployment (``tp x dp``
   GPUs) served: ``silicon_concurrency=`` inside ``silicon_data_source`` (5,202 rows; it
   equals the ``_c<N>_`` in the row id). ``batch_size`` is aiconfigurator's *per-worker*
@@ -317,10 +319,12 @@ def squared_layout(
         tp, dp, moe_tp, moe_ep: the file's ``tp_size``, ``attention_dp_size``,
             ``moe_tp_size`` and ``moe_ep_size`` (blank or 0 as 1).
         named_gpus: GPUs of the layout the row id names (:func:`id_gpus`), if it names
-            one: the row is squared only where that is ``N``. Without it, only from
-            ``N = 4`` on: a layout of 4 GPUs with MoE tensor and expert parallelism of 2
-            each is one the engines serve, while 16 or more in one tensor- or
-            data-parallel group span several 8-GPU servers.
+            one: the row is squared only where that is ``N``. Without it, the MoE-TP
+            pattern only from ``N = 4`` on: 4 GPUs with MoE tensor and expert
+            parallelism of 2 each is a layout the engines serve (4 of the 26 id-named
+            rows of it are right as written), while 16 or more in one tensor- or
+            data-parallel group span several 8-GPU servers. The DP pattern is squared at
+            any ``N`` (all 40 id-named rows of it are).
 
     Example:
         >>> squared_layout(64, 1, 8, 8), squared_layout(1, 16, 4, 4), squared_layout(4, 4, 1, 16)
@@ -329,21 +333,20 @@ def squared_layout(
         ((2, 1, 2), None)
         >>> squared_layout(4, 1, 2, 2) is None, squared_layout(8, 1, 1, 8) is None
         (True, True)
+        >>> squared_layout(2, 2, 1, 4)
+        (2, 1, 2)
     """
     gpus = tp * dp
     n = math.isqrt(gpus)
     if n < 2 or n * n != gpus or (named_gpus is not None and named_gpus != n):
         return None
-    if named_gpus is None and n < 4:
-        return None
-    if moe_tp == moe_ep == n:
+    if tp == dp == n and moe_tp == 1 and moe_ep == gpus:
+        return n, 1, n
+    if moe_tp == moe_ep == n and (named_gpus is not None or n >= 4):
         if dp == 1:
             return n, 1, n
         if tp == 1:
             return 1, n, n
-        return None
-    if tp == dp == n and moe_tp == 1 and moe_ep == gpus:
-        return n, 1, n
     return None
 
 

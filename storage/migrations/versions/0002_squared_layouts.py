@@ -4,7 +4,7 @@ Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-29
 
-The aiconfigurator importer now maps 385 aggregated rows of ``silicon_sample.csv`` whose
+The aiconfigurator importer now maps 414 aggregated rows of ``silicon_sample.csv`` whose
 layout columns record ``N^2`` GPUs to the ``N`` their run used (see
 :func:`optimizer.profiles.importers.aiconfigurator.squared_layout`). A database that
 imported those rows before holds them with the file's layout, and re-importing would add
