@@ -286,3 +286,21 @@ def test_0002_maps_stored_squared_layouts_and_back(database_url):
         assert not any(e and "layout_from" in e for e in before["extra"])
     finally:
         engine.dispose()
+
+
+def test_0002_downgrade_of_a_fresh_import(database_url):
+    from optimizer.profiles import load_reference_profiles
+    from optimizer.storage import insert_profile_runs, load_profile_runs
+
+    runs = load_reference_profiles()
+    upgrade(database_url)
+    engine = create_engine_for(database_url)
+    try:
+        insert_profile_runs(engine, runs)
+        downgrade(engine, "0001")
+        before = load_profile_runs(engine).set_index("source_id")
+        old = _as_stored_before_0002(runs).set_index("source_id")
+        for column in ("tp", "dp", "ep", "run_key"):
+            assert (before.loc[old.index, column] == old[column]).all(), column
+    finally:
+        engine.dispose()

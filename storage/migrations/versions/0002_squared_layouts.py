@@ -98,7 +98,8 @@ def downgrade() -> None:
     for row in rows:
         if row.extra.get("layout_from") != "squared_layout":
             continue
-        layout = tuple(max(int(row.extra[column] or 1), 1) for column in _FILE_COLUMNS)
+        # (a blank in the file, which a fresh import leaves out of extra, is 1)
+        layout = tuple(max(int(row.extra.get(column) or 1), 1) for column in _FILE_COLUMNS)
         extra = {k: v for k, v in row.extra.items() if k not in (*_FILE_COLUMNS, "layout_from")}
         for column in ("attention_dp_size", "moe_ep_size"):  # the importer keeps a 0
             if row.extra.get(column) == 0:
