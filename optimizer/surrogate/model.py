@@ -55,7 +55,7 @@ architectures and held-out GPUs together (one weight per target), and those rows
 wider band calibrated on the same held-out residuals. Before the blend, the learned
 prediction may be held within a quantile range of measured/prior around the raw prior
 (the level chosen on the same held-out groups; on the reference runs TTFT is clipped,
-TPOT is not). TTFT's prior is first calibrated
+and TPOT in some fits). TTFT's prior is first calibrated
 on the training runs (``prior_calibration_``,
 :mod:`optimizer.surrogate.prior_calibration`): the prior times the prefill of a request
 next to the running decodes, and a closed-loop benchmark's TTFT is 3x (vLLM) to 12x
