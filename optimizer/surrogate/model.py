@@ -74,6 +74,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.model_selection import GroupKFold
@@ -359,9 +360,8 @@ class Surrogate(BaseEstimator):
             measured = runs[target].to_numpy(float)
             log_y = np.log(measured)
             log_prior = np.log(prior[target].to_numpy(float))
-            self.prior_floor_[target] = float(
-                np.exp(np.quantile(log_y - log_prior, PRIOR_FLOOR_QUANTILE))
-            )
+            log_ratio = log_y - log_prior  # log(measured / prior) of every training run
+            self.prior_floor_[target] = float(np.exp(np.quantile(log_ratio, PRIOR_FLOOR_QUANTILE)))
             if target in self.calibrate_prior:
                 self.prior_calibration_[target] = fit_prior_calibration(
                     prior, measured, engines, TERMS_BY_TARGET[target]
@@ -416,7 +416,7 @@ class Surrogate(BaseEstimator):
                             scaled[own] = np.log(calibration.predict(prior[own], engines[own]))
                         for level in CLIP_LEVELS:
                             lows[level][own], highs[level][own] = clip_bounds(
-                                (log_y - log_prior)[~own], level
+                                log_ratio[~own], level
                             )
                     for level in CLIP_LEVELS:
                         bounds[level][0].append(lows[level])
@@ -436,7 +436,7 @@ class Surrogate(BaseEstimator):
                         level: (np.concatenate(lo), np.concatenate(hi))
                         for level, (lo, hi) in bounds.items()
                     },
-                    train_log_ratio=log_y - log_prior,
+                    train_log_ratio=log_ratio,
                 )
                 for kind in shift_groups:
                     self.shift_[kind][f"{target}/*"] = correction

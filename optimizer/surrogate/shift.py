@@ -176,7 +176,7 @@ def fit_shift_correction(
             relative to (with ``held_out_bounds``).
         held_out_bounds: per clip level ``q``, every row's ``(lo, hi)``: the
             :func:`clip_bounds` of the runs outside the row's group. Each level is tried
-            with every weight, and so is no clip.
+            at the chosen weight, and so is no clip.
         train_log_ratio: ``log(measured / prior)`` of all training runs, for the clip
             range of the chosen level.
 
