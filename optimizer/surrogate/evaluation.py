@@ -170,10 +170,8 @@ def evaluation_runs(runs: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series]:
         The kept runs (index reset) and the reason of each left-out run (its original
         index label -> reason).
     """
-    runs = dedupe_runs(runs[runs["mode"] == "agg"] if "mode" in runs else runs)
-    keys = [c for c in (*SWEEP_KEYS, "concurrency", "kv_cache_dtype", *TARGETS) if c in runs]
-    as_architecture = runs[keys].astype(str).assign(model=architecture_groups(runs).to_numpy())
-    runs = runs.loc[~as_architecture.duplicated().to_numpy()]
+    runs = runs[runs["mode"] == "agg"] if "mode" in runs else runs
+    runs = dedupe_runs(runs, models=architecture_groups(runs))
     reasons = impossible_layouts(runs)
     left_out = (reasons != "").to_numpy()
     return runs.loc[~left_out].reset_index(drop=True), reasons[left_out]

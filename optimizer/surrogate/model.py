@@ -163,11 +163,21 @@ class NotFittedError(InvalidInputError):
         super().__init__("surrogate", "not fitted yet; call fit(runs) first")
 
 
-def dedupe_runs(runs: pd.DataFrame) -> pd.DataFrame:
+def dedupe_runs(runs: pd.DataFrame, models: ArrayLike | None = None) -> pd.DataFrame:
     """Drop rows repeating another row's configuration and measured TTFT/TPOT exactly
-    (the same measurement imported from two source dumps)."""
+    (the same measurement imported from two source dumps).
+
+    Args:
+        runs: measured runs in the native schema.
+        models: one label per row compared in place of ``model`` (architecture groups:
+            the same measurement imported under two names of one architecture is a
+            repeat too).
+    """
     keys = [c for c in (*SWEEP_KEYS, "concurrency", "kv_cache_dtype", *TARGETS) if c in runs]
-    return runs.loc[~runs[keys].astype(str).duplicated()]
+    compared = runs[keys].astype(str)
+    if models is not None:
+        compared = compared.assign(model=np.asarray(models).astype(str))
+    return runs.loc[~compared.duplicated().to_numpy()]
 
 
 def baseline_ms(prior: pd.DataFrame) -> np.ndarray:
