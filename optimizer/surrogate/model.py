@@ -52,10 +52,13 @@ Rows of a model architecture or a GPU that the training runs did not hold lean o
 operator prior (:mod:`optimizer.surrogate.shift`): the log prediction is blended with
 the prior's by a weight fitted inside :meth:`Surrogate.fit` on predictions for held-out
 architectures and held-out GPUs together (one weight per target), and those rows get the
-wider band calibrated on the same held-out residuals. Before the blend, the learned
-prediction may be held within a quantile range of measured/prior around the raw prior
-(the level chosen on the same held-out groups; on the reference runs TTFT is clipped,
-and TPOT in some fits). TTFT's prior is first calibrated
+wider band calibrated on the same held-out residuals. On a new GPU, the prior blended
+in is first scaled by what the row's model architecture, engine and weight format
+measured against it on the other GPUs (:mod:`optimizer.surrogate.cross_gpu`; when the
+weight is chosen, each held-out GPU's prior is scaled by the other GPUs' runs). Before
+the blend, the learned prediction may be held within a quantile range of measured/prior
+around the raw prior (the level chosen on the same held-out groups; on the reference
+runs TTFT is clipped, and TPOT in some fits). TTFT's prior is first calibrated
 on the training runs (``prior_calibration_``,
 :mod:`optimizer.surrogate.prior_calibration`): the prior times the prefill of a request
 next to the running decodes, and a closed-loop benchmark's TTFT is 3x (vLLM) to 12x
@@ -84,6 +87,11 @@ from optimizer.catalog import load_model_spec
 from optimizer.domain.gpu import GPUSpec
 from optimizer.domain.model_spec import ModelSpec
 from optimizer.errors import InvalidInputError
+from optimizer.surrogate.cross_gpu import (
+    CROSS_GPU_SHRINK,
+    cross_gpu_keys,
+    fit_cross_gpu_offsets,
+)
 from optimizer.surrogate.features import (
     CATEGORICAL,
     FEATURES,
@@ -228,6 +236,10 @@ class Surrogate(BaseEstimator):
             absolute deviations from the median are left out of the final trees and of
             the held-out fits that weigh the prior (``None``: keep all; needs
             ``cv_folds >= 2``).
+        cross_gpu_shrink: pseudo-count (in sweeps) of the offsets that scale the prior
+            blended in for a GPU the training runs do not hold, by what the row's model
+            architecture, engine and format measured against it on the other GPUs
+            (:mod:`optimizer.surrogate.cross_gpu`; ``None``: no such offsets).
         ttft_loss, tpot_loss: loss of each target's trees (scikit-learn names).
         gpus: GPU specs by id overriding or extending the catalog (hypothetical GPUs).
         models: model specs by id overriding or extending the catalog.
@@ -254,6 +266,7 @@ class Surrogate(BaseEstimator):
         version_targets: tuple[str, ...] = ("tpot_ms",),
         calibrate_prior: tuple[str, ...] = ("ttft_ms",),
         outlier_mads: float | None = 3.0,
+        cross_gpu_shrink: float | None = CROSS_GPU_SHRINK,
         ttft_loss: str = "absolute_error",
         tpot_loss: str = "squared_error",
         gpus: Mapping[str, GPUSpec] | None = None,
@@ -271,6 +284,7 @@ class Surrogate(BaseEstimator):
         self.version_targets = version_targets
         self.calibrate_prior = calibrate_prior
         self.outlier_mads = outlier_mads
+        self.cross_gpu_shrink = cross_gpu_shrink
         self.ttft_loss = ttft_loss
         self.tpot_loss = tpot_loss
         self.gpus = gpus
@@ -358,11 +372,13 @@ class Surrogate(BaseEstimator):
         self.local_: dict[str, LocalOffsets] = {}
         self.version_local_: dict[str, LocalOffsets] = {}
         self.trimmed_: dict[str, int] = {}
+        self.cross_gpu_: dict[str, LocalOffsets] = {}
         families = family_keys(runs)
         versions = version_keys(runs, families)
         architectures = self._architectures(runs["model"])
         gpus = runs["gpu"].astype(str).to_numpy()
         engines = runs["engine"].astype(str).to_numpy()
+        cross_keys = cross_gpu_keys(architectures, runs)
         shift_groups = {"model": architectures, "gpu": gpus}
         self.shift_: dict[str, dict[str, ShiftCorrection]] = {kind: {} for kind in shift_groups}
         log_base = np.log(baseline_ms(prior))
@@ -416,6 +432,7 @@ class Surrogate(BaseEstimator):
                     highs = {level: np.empty(len(log_y)) for level in CLIP_LEVELS}
                     for label in np.unique(labels):
                         own = labels == label
+                        blended = log_prior
                         if target in self.calibrate_prior:
                             calibration = fit_prior_calibration(
                                 prior[~own],
@@ -423,7 +440,17 @@ class Surrogate(BaseEstimator):
                                 engines[~own],
                                 TERMS_BY_TARGET[target],
                             )
-                            scaled[own] = np.log(calibration.predict(prior[own], engines[own]))
+                            blended = np.log(calibration.predict(prior, engines))
+                        scaled[own] = blended[own]
+                        if kind == "gpu" and self.cross_gpu_shrink is not None:
+                            # what the other GPUs' runs measured against their prior
+                            others = fit_cross_gpu_offsets(
+                                (log_y - blended)[~own],
+                                cross_keys[~own],
+                                groups[~own],
+                                self.cross_gpu_shrink,
+                            )
+                            scaled[own] += others.offset(cross_keys[own])
                         for level in CLIP_LEVELS:
                             lows[level][own], highs[level][own] = clip_bounds(
                                 log_ratio[~own], level
@@ -433,6 +460,13 @@ class Surrogate(BaseEstimator):
                         bounds[level][1].append(highs[level])
                     labelled = np.char.add(f"{kind}:", labels.astype(str))
                     held_out.append((oof, scaled, labelled))
+            if self.cross_gpu_shrink is not None:
+                self.cross_gpu_[target] = fit_cross_gpu_offsets(
+                    log_y - np.log(self._blend_prior(target, prior, engines)),
+                    cross_keys,
+                    groups,
+                    self.cross_gpu_shrink,
+                )
             if held_out:
                 repeat = len(held_out)
                 correction = fit_shift_correction(
@@ -564,6 +598,8 @@ class Surrogate(BaseEstimator):
             "model": ~np.isin(architectures, trained)[model_codes],
             "gpu": ~np.isin(gpus, getattr(self, "train_gpus_", gpus)),
         }
+        new_gpu = unseen["gpu"]
+        new_gpu_keys = cross_gpu_keys(architectures[model_codes[new_gpu]], rows.loc[new_gpu])
         families = family_keys(rows)
         versions = version_keys(rows, families)
         engines = rows["engine"].astype(str).to_numpy()
@@ -584,6 +620,9 @@ class Surrogate(BaseEstimator):
             if version_local is not None:
                 learned = learned * np.exp(version_local.offset(versions))
             log_prior = np.log(self._blend_prior(target, prior, engines))
+            cross_gpu = getattr(self, "cross_gpu_", {}).get(target)
+            if cross_gpu is not None:
+                log_prior[new_gpu] += cross_gpu.offset(new_gpu_keys)
             log_learned = np.log(learned)
             log_raw_prior = np.log(prior[target].to_numpy(np.float64))
             weight = np.zeros(len(learned))

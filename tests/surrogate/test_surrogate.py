@@ -15,6 +15,8 @@ from optimizer.surrogate import (
     dedupe_runs,
     fit_log_band,
 )
+from optimizer.surrogate.cross_gpu import cross_gpu_keys
+from optimizer.surrogate.local import LocalOffsets
 
 
 def test_init_only_stores_parameters():
@@ -140,32 +142,49 @@ def test_log_band_covers_its_calibration_residuals():
         fit_log_band(residuals, 1.5)
 
 
-def test_unseen_gpu_leans_on_the_prior_and_widens_the_band(fitted, small_runs):
+def _blend_partner(fitted, rows, target):
+    """The prior a row outside the training domain is blended with: TTFT's first
+    calibrated as a per-engine mix of the prior's terms."""
+    prior = fitted.predict_prior(rows)
+    partner = prior[target].to_numpy(float)
+    calibration = fitted.prior_calibration_.get(target)
+    if calibration is not None:
+        coefficients = np.array(
+            [calibration.coefficients.get(e, calibration.coefficients["*"]) for e in rows["engine"]]
+        )
+        partner = (prior[list(calibration.terms)].to_numpy(float) * coefficients).sum(axis=1)
+    return partner, prior[target].to_numpy(float)
+
+
+@pytest.mark.parametrize("measured_elsewhere", [True, False])
+def test_unseen_gpu_leans_on_the_prior_and_widens_the_band(fitted, small_runs, measured_elsewhere):
     import copy
 
     rows = small_runs.drop(columns=["ttft_ms", "tpot_ms"]).head(40)
     seen = fitted.predict(rows)
     shifted = copy.deepcopy(fitted)
     shifted.train_gpus_ = np.array(["some_other_gpu"])  # every row's GPU is now unseen
+    if not measured_elsewhere:  # nor were its model, engine and format measured anywhere
+        shifted.cross_gpu_ = {
+            target: LocalOffsets({}, {}, offsets.shrink)
+            for target, offsets in fitted.cross_gpu_.items()
+        }
     out = shifted.predict(rows)
-    prior = fitted.predict_prior(rows)
     for target in ("ttft_ms", "tpot_ms"):
         fit = fitted.shift_["gpu"][f"{target}/*"]
         assert fitted.shift_["model"][f"{target}/*"] is fit  # one weight, both shifts
-        # TTFT's prior is first calibrated: a per-engine mix of the prior's terms
-        partner = prior[target].to_numpy(float)
-        calibration = fitted.prior_calibration_.get(target)
-        if calibration is not None:
-            coefficients = np.array(
-                [
-                    calibration.coefficients.get(e, calibration.coefficients["*"])
-                    for e in rows["engine"]
-                ]
-            )
-            partner = (prior[list(calibration.terms)].to_numpy(float) * coefficients).sum(axis=1)
+        partner, raw_prior = _blend_partner(fitted, rows, target)
+        if measured_elsewhere:
+            # scaled by what the model, engine and format measured against it on other GPUs
+            keys = cross_gpu_keys(fitted._architectures(rows["model"]), rows)
+            offsets = fitted.cross_gpu_[target].offset(keys)
+            assert (offsets != 0).any()
+            partner = partner * np.exp(offsets)
         # the learned prediction held within the clip range around the raw prior, if any
-        learned = fit.clipped(np.log(seen[target]), np.log(prior[target].to_numpy(float)))
+        learned = fit.clipped(np.log(seen[target]), np.log(raw_prior))
         expected = np.exp((1 - fit.weight) * learned + fit.weight * np.log(partner))
+        if target == "tpot_ms":  # never below the step's FLOPs at the GPU's peak
+            expected = np.maximum(expected, fitted.predict_prior(rows)["compute_ms"].to_numpy())
         np.testing.assert_allclose(out[target], expected, rtol=1e-9)
         width = np.log(out[f"{target}_hi"] / out[f"{target}_lo"])
         assert (width >= np.log(seen[f"{target}_hi"] / seen[f"{target}_lo"]) - 1e-9).all()
