@@ -35,7 +35,12 @@ from numpy.typing import ArrayLike
 
 from optimizer.surrogate.local import LocalOffsets
 
-__all__ = ["CROSS_GPU_SHRINK", "cross_gpu_keys", "fit_cross_gpu_offsets"]
+__all__ = [
+    "CROSS_GPU_SHRINK",
+    "cross_gpu_keys",
+    "fit_cross_gpu_offsets",
+    "measured_family_keys",
+]
 
 CROSS_GPU_SHRINK = 5.0
 """Pseudo-count of the shrinkage towards zero, in concurrency sweeps."""
@@ -55,6 +60,18 @@ def cross_gpu_keys(architectures: ArrayLike, frame: pd.DataFrame) -> np.ndarray:
         frame["quantization"].astype(str).to_numpy(dtype=object),
     )
     return np.array(["|".join(row) for row in zip(*parts, strict=True)], dtype=object)
+
+
+def measured_family_keys(cross_keys: ArrayLike, gpus: ArrayLike) -> np.ndarray:
+    """One key per row: its :func:`cross_gpu_keys` key and its GPU (a model architecture
+    served by one engine in one format on one GPU).
+
+    Example:
+        >>> measured_family_keys(["arch-1|vllm|fp8"], ["h100_sxm"]).tolist()
+        ['arch-1|vllm|fp8|h100_sxm']
+    """
+    keys = np.asarray(cross_keys, dtype=object).astype(str)
+    return np.char.add(np.char.add(keys, "|"), np.asarray(gpus).astype(str)).astype(object)
 
 
 def fit_cross_gpu_offsets(

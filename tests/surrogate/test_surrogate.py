@@ -156,14 +156,21 @@ def _blend_partner(fitted, rows, target):
     return partner, prior[target].to_numpy(float)
 
 
-@pytest.mark.parametrize("measured_elsewhere", [True, False])
-def test_unseen_gpu_leans_on_the_prior_and_widens_the_band(fitted, small_runs, measured_elsewhere):
+@pytest.mark.parametrize(
+    ("kind", "measured_elsewhere"), [("gpu", True), ("gpu", False), ("family", True)]
+)
+def test_outside_the_measured_domain_leans_on_the_prior_and_widens_the_band(
+    fitted, small_runs, kind, measured_elsewhere
+):
     import copy
 
     rows = small_runs.drop(columns=["ttft_ms", "tpot_ms"]).head(40)
     seen = fitted.predict(rows)
     shifted = copy.deepcopy(fitted)
-    shifted.train_gpus_ = np.array(["some_other_gpu"])  # every row's GPU is now unseen
+    if kind == "gpu":
+        shifted.train_gpus_ = np.array(["some_other_gpu"])  # every row's GPU is now unseen
+    else:  # known model and GPU, but not this engine and format for them
+        shifted.train_families_ = np.array([], dtype=object)
     if not measured_elsewhere:  # nor were its model, engine and format measured anywhere
         shifted.cross_gpu_ = {
             target: LocalOffsets({}, {}, offsets.shrink)
@@ -171,11 +178,12 @@ def test_unseen_gpu_leans_on_the_prior_and_widens_the_band(fitted, small_runs, m
         }
     out = shifted.predict(rows)
     for target in ("ttft_ms", "tpot_ms"):
-        fit = fitted.shift_["gpu"][f"{target}/*"]
-        assert fitted.shift_["model"][f"{target}/*"] is fit  # one weight, both shifts
+        fit = fitted.shift_[kind][f"{target}/*"]
+        if kind == "gpu":
+            assert fitted.shift_["model"][f"{target}/*"] is fit  # one weight, both shifts
         partner, raw_prior = _blend_partner(fitted, rows, target)
         if measured_elsewhere:
-            # scaled by what the model, engine and format measured against it on other GPUs
+            # scaled by what the model, engine and format measured against it elsewhere
             keys = cross_gpu_keys(fitted._architectures(rows["model"]), rows)
             offsets = fitted.cross_gpu_[target].offset(keys)
             assert (offsets != 0).any()
@@ -188,6 +196,27 @@ def test_unseen_gpu_leans_on_the_prior_and_widens_the_band(fitted, small_runs, m
         np.testing.assert_allclose(out[target], expected, rtol=1e-9)
         width = np.log(out[f"{target}_hi"] / out[f"{target}_lo"])
         assert (width >= np.log(seen[f"{target}_hi"] / seen[f"{target}_lo"]) - 1e-9).all()
+
+
+def test_a_new_engine_for_a_measured_model_and_gpu_is_a_new_family(fitted, small_runs):
+    rows = small_runs.drop(columns=["ttft_ms", "tpot_ms"])
+    measured = rows.drop_duplicates(["model", "gpu", "engine", "quantization"])
+    families = set(zip(measured["model"], measured["gpu"], measured["engine"], strict=True))
+    moved = next(
+        measured.iloc[[i]].assign(engine=engine)
+        for i in range(len(measured))
+        for engine in ("vllm", "sglang", "trtllm")
+        if (measured["model"].iloc[i], measured["gpu"].iloc[i], engine) not in families
+        and measured["quantization"].iloc[i] in ("bf16", "fp8")
+    )
+    learned_only = Surrogate(**fitted.get_params())
+    learned_only.__dict__.update(fitted.__dict__)
+    learned_only.shift_ = {kind: {} for kind in fitted.shift_}
+    blended, raw = fitted.predict(moved), learned_only.predict(moved)
+    for target in ("ttft_ms", "tpot_ms"):
+        weight = fitted.shift_["family"][f"{target}/*"].weight
+        assert weight > 0
+        assert blended[target].iloc[0] != pytest.approx(raw[target].iloc[0], rel=1e-6)
 
 
 def test_an_artifact_from_before_the_shift_correction_still_predicts(fitted, small_runs):
