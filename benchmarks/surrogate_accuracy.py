@@ -1,12 +1,14 @@
 """Accuracy and speed of the learned surrogate on the bundled reference runs.
 
-Prints MAPE, median APE, median signed error (negative: predicted too low) and 90 %-interval
-coverage of TTFT and TPOT for the unseen-configuration, leave-one-model-out and
-leave-one-GPU-out splits, the prior alone, and the aiconfigurator comparison rows (model
-held out), then the time to fit on all aggregated runs and to predict 10,000 rows.
+Prints MAPE, median APE, median signed error (negative: predicted too low) and
+90 %-interval coverage of TTFT and TPOT for the unseen-configuration, unseen
+engine/format (of a measured model and GPU), leave-one-model-out and leave-one-GPU-out
+splits, the prior alone, and the aiconfigurator comparison rows (model held out), then
+the time to fit on all aggregated runs and to predict 10,000 rows.
 
 Usage:
-    python benchmarks/surrogate_accuracy.py [--splits unseen,lomo,logo,prior,aiconfigurator]
+    python benchmarks/surrogate_accuracy.py \
+        [--splits unseen,family,lomo,logo,prior,aiconfigurator]
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ __all__ = ["main"]
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and print its tables."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--splits", default="unseen,lomo,logo,prior,aiconfigurator")
+    parser.add_argument("--splits", default="unseen,family,lomo,logo,prior,aiconfigurator")
     parser.add_argument("--no-timing", action="store_true", help="skip the fit/predict timing")
     args = parser.parse_args(argv)
 

@@ -23,6 +23,7 @@ app = typer.Typer(
 
 SPLITS: dict[str, str] = {
     "unseen": "unseen configuration (5-fold, whole concurrency sweeps held out)",
+    "family": "unseen engine/format of a measured model and GPU (5-fold by family)",
     "lomo": "leave-one-model-out (by architecture)",
     "logo": "leave-one-GPU-out (h100_sxm, h200_sxm, b200_sxm)",
     "prior": "the operator prior alone",

@@ -4,6 +4,10 @@ Splits (all on aggregated runs, exact duplicate measurements removed first):
 
 * ``unseen configuration`` -- 5-fold ``GroupKFold`` by :data:`SWEEP_KEYS`: a whole
   concurrency sweep is held out at once;
+* ``unseen engine/format`` -- 5-fold ``GroupKFold`` by measured family (model
+  architecture, GPU, engine, weight format): every run of a model on a GPU with one
+  engine and format held out at once, the model and the GPU still measured otherwise
+  (what a search over engines and formats asks for a deployed model);
 * ``leave-one-model-out`` -- every model architecture held out in turn (checkpoints of
   one architecture -- DeepSeek-V3/R1/V3.1 and their NVFP4 exports, Llama-3.1-8B and its
   FP8 export -- go together, so no held-out model hides behind a renamed twin); the
@@ -50,6 +54,7 @@ __all__ = [
     "evaluate",
     "evaluation_runs",
     "format_table",
+    "measured_families",
     "metrics",
     "repeat_noise",
     "time_surrogate",
@@ -125,6 +130,17 @@ def architecture_groups(runs: pd.DataFrame) -> pd.Series:
         spec = load_model_spec(str(model_id))
         signature[model_id] = first.setdefault(architecture_key(spec), model_id)
     return runs["model"].map(signature)
+
+
+def measured_families(runs: pd.DataFrame, architectures: pd.Series) -> np.ndarray:
+    """Integer group of every row: one per model architecture, GPU, engine and format."""
+    keys = pd.DataFrame(
+        {
+            "architecture": architectures.to_numpy(),
+            **{c: runs[c].astype(str).to_numpy() for c in ("gpu", "engine", "quantization")},
+        }
+    )
+    return keys.groupby(list(keys.columns), sort=False).ngroup().to_numpy()
 
 
 def repeat_noise(runs: pd.DataFrame) -> dict[str, float]:
@@ -203,7 +219,7 @@ def _held_out(labels: pd.Series, values: tuple[str, ...] | None = None) -> Itera
 def evaluate(
     runs: pd.DataFrame,
     estimator: Surrogate | None = None,
-    splits: tuple[str, ...] = ("unseen", "lomo", "logo", "prior", "aiconfigurator"),
+    splits: tuple[str, ...] = ("unseen", "family", "lomo", "logo", "prior", "aiconfigurator"),
     n_splits: int = 5,
     progress: Callable[[str], None] | None = None,
 ) -> list[SplitResult]:
@@ -214,8 +230,9 @@ def evaluate(
             removed here, see :func:`evaluation_runs`).
         estimator: the (unfitted) surrogate whose parameters to evaluate; default
             ``Surrogate()``.
-        splits: which of ``unseen``, ``lomo``, ``logo``, ``prior``, ``aiconfigurator``.
-        n_splits: folds of the unseen-configuration split.
+        splits: which of ``unseen``, ``family``, ``lomo``, ``logo``, ``prior``,
+            ``aiconfigurator``.
+        n_splits: folds of the unseen-configuration and unseen engine/format splits.
         progress: called with a short message as each split finishes.
 
     Returns:
@@ -227,15 +244,16 @@ def evaluate(
     arch = architecture_groups(runs)
     results: list[SplitResult] = []
     for split in splits:
-        if split == "unseen":
-            pred = pd.DataFrame(index=runs.index)
+        if split in ("unseen", "family"):
+            if split == "unseen":
+                groups, name = sweep_groups(runs), "unseen configuration"
+            else:
+                groups, name = measured_families(runs, arch), "unseen engine/format"
             parts = []
-            for train, test in GroupKFold(n_splits=n_splits).split(runs, groups=sweep_groups(runs)):
+            for train, test in GroupKFold(n_splits=n_splits).split(runs, groups=groups):
                 parts.append(design.fit_predict(train, test, intervals=True))
             pred = pd.concat(parts).loc[runs.index]
-            results.append(
-                SplitResult("unseen configuration", len(runs), n_splits, metrics(runs, pred))
-            )
+            results.append(SplitResult(name, len(runs), n_splits, metrics(runs, pred)))
         elif split in ("lomo", "logo"):
             labels = arch if split == "lomo" else runs["gpu"]
             values = None if split == "lomo" else LOGO_GPUS

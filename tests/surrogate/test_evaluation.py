@@ -72,13 +72,33 @@ def test_reference_evaluation_runs(agg_runs):
 def test_unseen_configuration_accuracy_smoke(small_runs):
     from optimizer.surrogate import Surrogate
 
-    results = evaluate(small_runs, Surrogate(max_iter=150), splits=("unseen", "prior"), n_splits=3)
-    unseen, prior = (r.figures for r in results)
+    results = evaluate(
+        small_runs, Surrogate(max_iter=150), splits=("unseen", "family", "prior"), n_splits=3
+    )
+    unseen, family, prior = (r.figures for r in results)
+    assert [r.split for r in results][1] == "unseen engine/format"
+    assert family["tpot_mape"] < prior["tpot_mape"] and np.isfinite(family["ttft_mape"])
     assert unseen["tpot_mape"] < 0.35 and unseen["ttft_mape"] < 0.8
     assert unseen["tpot_mape"] < prior["tpot_mape"]
     assert 0.75 <= unseen["tpot_coverage"] <= 0.99
     assert "unseen configuration" in format_table(results)
     assert np.isfinite(unseen["ttft_median_ape"])
+
+
+def test_measured_families_group_architecture_gpu_engine_and_format():
+    from optimizer.surrogate.evaluation import measured_families
+
+    runs = pd.DataFrame(
+        {
+            "gpu": ["h100_sxm", "h100_sxm", "h100_sxm", "h200_sxm", "h100_sxm"],
+            "engine": ["vllm", "vllm", "vllm", "vllm", "sglang"],
+            "quantization": ["fp8", "fp8", "bf16", "fp8", "fp8"],
+        }
+    )
+    architectures = pd.Series(["a", "a", "a", "a", "a"])
+    groups = measured_families(runs, architectures)
+    assert groups[0] == groups[1]
+    assert len(set(groups.tolist())) == 4
 
 
 def test_repeat_noise_compares_each_row_with_its_repeats():
