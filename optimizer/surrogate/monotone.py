@@ -36,7 +36,6 @@ from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
-from sklearn._loss.loss import AbsoluteError
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.ensemble._hist_gradient_boosting import gradient_boosting as _hgb
 
@@ -93,34 +92,6 @@ def _repair(
     return moved
 
 
-def grouped_medians(values: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """The median of each consecutive group of ``values`` (``sizes[i]`` values each, all
-    > 0), equal to ``np.median`` of each group: the middle value, or the mean of the two
-    middle ones.
-
-    Example:
-        >>> grouped_medians(np.array([3.0, 1.0, 2.0, 10.0, 4.0]), np.array([3, 2])).tolist()
-        [2.0, 7.0]
-    """
-    group = np.repeat(np.arange(len(sizes)), sizes)
-    ordered = values[np.lexsort((values, group))]
-    starts = np.cumsum(sizes) - sizes
-    return (ordered[starts + (sizes - 1) // 2] + ordered[starts + sizes // 2]) / 2.0
-
-
-def _set_leaf_medians(grower: Any, y_true: np.ndarray, raw_prediction: np.ndarray) -> None:
-    """scikit-learn's absolute-error line search, one sort per tree instead of one
-    ``np.median`` per leaf (the same values: each leaf's median residual times the
-    shrinkage). Per leaf it was a sixth of the fit's time."""
-    leaves = grower.finalized_leaves
-    rows = [leaf.sample_indices for leaf in leaves]
-    sizes = np.array([len(r) for r in rows], dtype=np.intp)
-    flat = np.concatenate(rows)
-    medians = grouped_medians(y_true[flat] - raw_prediction[flat], sizes)
-    for leaf, median in zip(leaves, medians, strict=True):
-        leaf.value = grower.shrinkage * median
-
-
 def _repair_grower(grower: Any) -> int:
     """Repair the leaves of a grown scikit-learn tree (``TreeGrower``) in place."""
     cst = getattr(grower, "monotonic_cst", None)
@@ -167,13 +138,8 @@ def monotone_line_search() -> Iterator[None]:
             "the monotone repair of absolute-error trees needs it"
         )
 
-    def update_then_repair(
-        loss: Any, grower: Any, y_true: Any, raw_prediction: Any, sample_weight: Any
-    ) -> None:
-        if sample_weight is None and isinstance(loss, AbsoluteError):
-            _set_leaf_medians(grower, np.asarray(y_true), np.asarray(raw_prediction))
-        else:
-            original(loss, grower, y_true, raw_prediction, sample_weight)
+    def update_then_repair(loss: Any, grower: Any, *args: Any, **kwargs: Any) -> None:
+        original(loss, grower, *args, **kwargs)
         _repair_grower(grower)
 
     with _PATCH_LOCK:

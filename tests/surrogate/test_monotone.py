@@ -8,12 +8,7 @@ import pandas as pd
 import pytest
 from sklearn.ensemble import HistGradientBoostingRegressor
 
-from optimizer.surrogate.monotone import (
-    _repair,
-    grouped_medians,
-    monotone_line_search,
-    monotone_violations,
-)
+from optimizer.surrogate.monotone import _repair, monotone_line_search, monotone_violations
 
 
 def _stump(left_value: float, right_value: float, sign: int) -> tuple[np.ndarray, ...]:
@@ -96,30 +91,3 @@ def test_squared_error_trees_need_no_repair():
         monotonic_cst={"x": 1, "z": 0}, max_iter=50, random_state=0
     ).fit(X, y)
     assert monotone_violations(fitted) == 0
-
-
-def test_grouped_medians_equal_numpy_medians():
-    rng = np.random.default_rng(3)
-    sizes = rng.integers(1, 40, 60)
-    values = rng.standard_t(2.0, int(sizes.sum()))
-    got = grouped_medians(values, sizes)
-    starts = np.cumsum(sizes) - sizes
-    expected = [np.median(values[s : s + n]) for s, n in zip(starts, sizes, strict=True)]
-    np.testing.assert_array_equal(got, expected)
-
-
-def test_leaf_medians_in_one_sort_fit_the_same_trees(monkeypatch):
-    import optimizer.surrogate.monotone as monotone
-
-    X, y = _heavy_tailed(2)
-    sorts = []
-    one_sort = monotone._set_leaf_medians
-    monkeypatch.setattr(monotone, "_set_leaf_medians", lambda *args: sorts.append(one_sort(*args)))
-    with monotone_line_search():
-        sorted_once = _fit(X, y)
-    assert len(sorts) == sorted_once.n_iter_  # one sort per tree
-    # a loss class nothing is an instance of: scikit-learn's own median per leaf
-    monkeypatch.setattr(monotone, "AbsoluteError", type("Never", (), {}))
-    with monotone_line_search():
-        per_leaf = _fit(X, y)
-    np.testing.assert_array_equal(sorted_once.predict(X), per_leaf.predict(X))
