@@ -244,8 +244,8 @@ class Surrogate(BaseEstimator):
             the held-out fits that weigh the prior (``None``: keep all; needs
             ``cv_folds >= 2``).
         cross_gpu_shrink: pseudo-count (in sweeps) of the offsets that scale the prior
-            blended in for a GPU the training runs do not hold, by what the row's model
-            architecture, engine and format measured against it on the other GPUs
+            blended in for a row of a new GPU or a new family, by what the row's model
+            architecture, engine and format measured against it on other GPUs
             (:mod:`optimizer.surrogate.cross_gpu`; ``None``: no such offsets).
         ttft_loss, tpot_loss: loss of each target's trees (scikit-learn names).
         gpus: GPU specs by id overriding or extending the catalog (hypothetical GPUs).
@@ -472,7 +472,9 @@ class Surrogate(BaseEstimator):
                             blended = np.log(calibration.predict(prior, engines))
                         scaled[own] = blended[own]
                         if kind != "model" and self.cross_gpu_shrink is not None:
-                            # what the other GPUs' runs measured against their prior
+                            # what the other units' runs measured against their prior
+                            # (for a held-out GPU or family: its model, engine and
+                            # format on other GPUs)
                             others = fit_cross_gpu_offsets(
                                 (log_y - blended)[~own],
                                 cross_keys[~own],
