@@ -79,7 +79,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -176,6 +176,16 @@ class NotFittedError(InvalidInputError):
 
     def __init__(self) -> None:
         super().__init__("surrogate", "not fitted yet; call fit(runs) first")
+
+
+class _HeldOut(NamedTuple):
+    """One kind's held-out predictions in :meth:`Surrogate.fit`, every training run once."""
+
+    learned: np.ndarray  # log prediction of a fit that did not see the run's unit
+    prior: np.ndarray  # log prior blended in, calibrated and scaled without the unit
+    labels: np.ndarray  # "<kind>:<group>": each group's error counts once
+    lows: dict[float, np.ndarray]  # per clip level, the run's clip range from the
+    highs: dict[float, np.ndarray]  # other units' runs
 
 
 def dedupe_runs(runs: pd.DataFrame, models: ArrayLike | None = None) -> pd.DataFrame:
@@ -445,11 +455,7 @@ class Surrogate(BaseEstimator):
             # on the prior for a row of a new model or GPU, whichever way it is new
             # (fitted per kind or per dense/MoE model, the weights moved with the few
             # groups each had), and one for a new family of a known model and GPU
-            held_out: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]] = []
-            # per clip level, every row's clip range from the other groups' runs
-            bounds: dict[float, tuple[list[np.ndarray], list[np.ndarray]]] = {
-                level: ([], []) for level in CLIP_LEVELS
-            }
+            held_out: dict[str, _HeldOut] = {}
             for kind, (labels, units) in shift_groups.items():
                 n_units = len(np.unique(units))
                 if self.cv_folds >= 2 and n_units >= 2:
@@ -486,11 +492,8 @@ class Surrogate(BaseEstimator):
                             lows[level][own], highs[level][own] = clip_bounds(
                                 log_ratio[~own], level
                             )
-                    for level in CLIP_LEVELS:
-                        bounds[level][0].append(lows[level])
-                        bounds[level][1].append(highs[level])
                     labelled = np.char.add(f"{kind}:", labels.astype(str))
-                    held_out.append((kind, oof, scaled, labelled))
+                    held_out[kind] = _HeldOut(oof, scaled, labelled, lows, highs)
             if self.cross_gpu_shrink is not None:
                 self.cross_gpu_[target] = fit_cross_gpu_offsets(
                     log_y - np.log(self._blend_prior(target, prior, engines)),
@@ -500,22 +503,22 @@ class Surrogate(BaseEstimator):
                 )
             # new models and GPUs pooled, new families of known models and GPUs apart
             for kinds in (("model", "gpu"), ("family",)):
-                pooled = [i for i, (kind, *_) in enumerate(held_out) if kind in kinds]
+                pooled = [held_out[kind] for kind in kinds if kind in held_out]
                 if not pooled:
                     continue
                 correction = fit_shift_correction(
-                    np.concatenate([held_out[i][1] for i in pooled]),
-                    np.concatenate([held_out[i][2] for i in pooled]),
+                    np.concatenate([h.learned for h in pooled]),
+                    np.concatenate([h.prior for h in pooled]),
                     np.tile(log_y, len(pooled)),
-                    np.concatenate([held_out[i][3] for i in pooled]),
+                    np.concatenate([h.labels for h in pooled]),
                     self.coverage,
                     log_anchor=np.tile(log_prior, len(pooled)),
                     held_out_bounds={
                         level: (
-                            np.concatenate([lo[i] for i in pooled]),
-                            np.concatenate([hi[i] for i in pooled]),
+                            np.concatenate([h.lows[level] for h in pooled]),
+                            np.concatenate([h.highs[level] for h in pooled]),
                         )
-                        for level, (lo, hi) in bounds.items()
+                        for level in CLIP_LEVELS
                     },
                     train_log_ratio=log_ratio,
                 )
