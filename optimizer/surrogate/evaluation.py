@@ -33,6 +33,7 @@ import pandas as pd
 from sklearn.model_selection import GroupKFold
 
 from optimizer.catalog import load_model_spec
+from optimizer.surrogate.cross_gpu import cross_gpu_keys, measured_family_keys
 from optimizer.surrogate.features import (
     TARGETS,
     architecture_key,
@@ -133,14 +134,11 @@ def architecture_groups(runs: pd.DataFrame) -> pd.Series:
 
 
 def measured_families(runs: pd.DataFrame, architectures: pd.Series) -> np.ndarray:
-    """Integer group of every row: one per model architecture, GPU, engine and format."""
-    keys = pd.DataFrame(
-        {
-            "architecture": architectures.to_numpy(),
-            **{c: runs[c].astype(str).to_numpy() for c in ("gpu", "engine", "quantization")},
-        }
-    )
-    return keys.groupby(list(keys.columns), sort=False).ngroup().to_numpy()
+    """Integer group of every row: one per model architecture, GPU, engine and format
+    (the families :class:`Surrogate` tells measured from new), numbered in order of
+    first appearance."""
+    keys = measured_family_keys(cross_gpu_keys(architectures, runs), runs["gpu"])
+    return pd.factorize(keys)[0]
 
 
 def repeat_noise(runs: pd.DataFrame) -> dict[str, float]:
