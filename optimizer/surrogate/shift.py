@@ -14,8 +14,9 @@ whose model architecture or GPU is not in its training set::
 
 where TTFT's prior is first calibrated on the training runs as a per-engine mix of its
 prefill, burst and decode-step times (:mod:`optimizer.surrogate.prior_calibration`),
-and on a new GPU either prior is scaled by what the row's model, engine and format
-measured against it on the other GPUs (:mod:`optimizer.surrogate.cross_gpu`).
+and on a new GPU or for a new family (below) either prior is scaled by what the row's
+model, engine and format measured against it on other GPUs
+(:mod:`optimizer.surrogate.cross_gpu`).
 The prior times a prefill next to the running decodes, 3-12x below a closed-loop
 benchmark's TTFT; blended uncalibrated, it biased every new model's TTFT low (81 % of
 the held-out models' runs under-predicted, by 1.6x at the median), which lowered their
